@@ -1,0 +1,49 @@
+# Two commands do all set-up on a fresh machine (Python 3.11):
+#   make demo   # a small real sweep of the paper's grid on MNIST + its report
+#   make test   # the test suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint format bench ui clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# The paper's 2x2x2 grid (init x reg x data) over 2 seeds, short training, 2 cells at a time.
+demo: $(STAMP)
+	$(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1 \
+	    optim.iterations=60 optim.lr=0.1 experiment_name=demo hydra/launcher=local
+	$(PY) -m ablation.report --experiment demo
+
+# Debian's chromium lets a test open the HTML report headless; CI installs it.
+test: $(STAMP)
+	@if [ -n "$$CI" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed"; fi
+	$(PY) -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(PY) -m ruff check ablation tests benchmarks hydra_plugins
+	$(PY) -m ruff format --check ablation tests benchmarks hydra_plugins
+
+format: $(STAMP)
+	$(PY) -m ruff format ablation tests benchmarks hydra_plugins
+	$(PY) -m ruff check --fix ablation tests benchmarks hydra_plugins
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet torch==2.13.0 || echo "torch not available: peers limited to scikit-learn"
+	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_sweep.py
+
+ui: $(STAMP)
+	$(PY) -m ablation.ui
+
+clean:
+	rm -rf $(VENV) multirun outputs reports .pytest_cache

@@ -1,0 +1,64 @@
+"""``python -m ablation``: run one cell, or a grid with ``-m`` (Hydra multirun).
+
+    python -m ablation                                   # the paper's protocol, one cell
+    python -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k
+    python -m ablation -cn paper_table3                  # a named study from sweeps/
+    python -m ablation -m ... hydra/launcher=local       # cells in parallel, one per core
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from ablation.config import package_dir, register_configs, user_errors
+
+register_configs()
+
+SERIAL_LAUNCHERS = ("BasicLauncher",)
+
+
+def _blas_threads() -> int | None:
+    """One BLAS thread per process when cells run side by side; all cores otherwise."""
+    if os.environ.get("ABLATION_BLAS_THREADS"):
+        return int(os.environ["ABLATION_BLAS_THREADS"])
+    hc = HydraConfig.get()
+    if hc.mode == RunMode.MULTIRUN and not hc.launcher._target_.endswith(SERIAL_LAUNCHERS):
+        return 1
+    return None
+
+
+@hydra.main(config_path=str(package_dir("conf")), config_name="config", version_base="1.3")
+def _app(cfg: DictConfig) -> str:
+    from ablation import tracking
+    from ablation.experiment import run_cell
+
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    with user_errors():
+        result = run_cell(
+        cfg,
+        overrides=list(hc.overrides.task),
+            parent_run_id=os.environ.get(tracking.PARENT_ENV) if multirun else None,
+            progress=not multirun,
+            raise_on_failure=not multirun,
+            blas_threads=_blas_threads(),
+        )
+    return result.status
+
+
+def main() -> None:
+    from ablation.sweep import FAILED_CELLS
+
+    _app()
+    if FAILED_CELLS:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Work around a multirun, in the main process, before and after its jobs (a Hydra Callback).
+
+Before any job starts: expand the grid, compose and validate every cell (a bad value
+fails here, before anything is trained or written), create the store, the experiment
+and ONE parent run, mark runs of dead local processes KILLED, count what is already
+done, and print an estimate of the time left. The parent run id reaches every job,
+whatever the launcher, through ``hydra.job.env_set``.
+
+After the jobs: list failed cells on the console and on the parent run, and close it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, read_write
+
+from ablation import tracking
+from ablation.config import (
+    ConfigError,
+    cell_hash,
+    config_hash,
+    task_config,
+    to_config,
+    user_errors,
+)
+from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
+
+log = logging.getLogger("ablation")
+
+#: Set by the callback when a sweep had failed cells; ``python -m ablation`` exits 1 then.
+FAILED_CELLS: list[str] = []
+
+
+@dataclass
+class Cell:
+    overrides: list[str]
+    cfg: Any  # ablation.config.Config
+    config_hash: str
+    cell_hash: str
+
+
+def expand_cells(master: DictConfig) -> list[Cell]:
+    """Every job of the multirun, composed and validated exactly as the launcher will."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    params = master.hydra.sweeper.get("params") or {}
+    arguments = [f"{k}={v}" for k, v in params.items()]
+    arguments += list(master.hydra.overrides.task)
+    loader = GlobalHydra.instance().config_loader()
+    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
+    (jobs,) = BasicSweeper.split_arguments(parsed, None)
+    if not jobs:
+        raise ConfigError("the sweep is empty: a sweep list has no values (e.g. 'init=')")
+    cells = []
+    for overrides in jobs:
+        composed = loader.load_sweep_config(master, list(overrides))
+        try:
+            cfg = to_config(composed)
+        except ConfigError as err:
+            raise ConfigError(f"{err}\n  in the cell: {' '.join(overrides)}") from None
+        plain = task_config(composed)
+        cells.append(Cell(list(overrides), cfg, config_hash(plain), cell_hash(plain)))
+    names = {c.cfg.experiment_name for c in cells}
+    if len(names) > 1:
+        raise ConfigError(
+            f"one sweep must write to one experiment, got experiment_name in {sorted(names)}; "
+            "run one sweep per experiment"
+        )
+    return cells
+
+
+def _workers(master: DictConfig) -> int:
+    n_jobs = master.hydra.launcher.get("n_jobs")
+    if n_jobs is None:
+        return 1
+    return os.cpu_count() or 1 if int(n_jobs) < 0 else int(n_jobs)
+
+
+def _gemm_gflops() -> float:
+    """A quick float32 GEMM rate on this machine, for time estimates before any history."""
+    rng = np.random.default_rng(0)
+    a = rng.random((2000, 784), dtype=np.float32)
+    b = rng.random((784, 200), dtype=np.float32)
+    a @ b
+    tic = time.perf_counter()
+    for _ in range(5):
+        a @ b
+    return 5 * 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - tic) / 1e9
+
+
+def estimate_seconds(cell: Cell, gflops: float) -> float:
+    """Training cost from the FLOP count of the cell (about 6 flops per weight and sample)."""
+    cfg = cell.cfg
+    n_features = 64 if cfg.data.name == "digits" else 784
+    sizes = [n_features, *cfg.model.hidden, 10]
+    weights = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
+    n = cfg.data.n_train or {"digits": 1437, "kaggle_csv": 42000}.get(cfg.data.name, 60000)
+    passes = cfg.optim.iterations if cfg.optim.name == "gd" else 1.6 * cfg.optim.epochs
+    evals = (passes / cfg.optim.eval_every) * 2 * 10000 * weights
+    factor = 2 if cfg.dtype == "float64" else 1
+    return 3.0 + factor * (6 * n * weights * passes + evals) / (0.6 * gflops * 1e9)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class SweepCallback(Callback):
+    """Registered in ``conf/config.yaml`` under ``hydra.callbacks``."""
+
+    def __init__(self) -> None:
+        self.uri: str | None = None
+        self.parent_id: str | None = None
+        self.exp_id: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        with user_errors():
+            self._start(config)
+
+    def _start(self, config: DictConfig) -> None:
+        FAILED_CELLS.clear()
+        cells = expand_cells(config)
+        first = cells[0].cfg
+        self.uri = tracking.resolve_uri(first.tracking.uri)
+        client = tracking.client_for(self.uri)
+        self.exp_id = tracking.ensure_experiment(client, self.uri, first.experiment_name)
+        reaped = tracking.reap_stale(client, self.exp_id)
+        done = tracking.finished_hashes(client, self.exp_id)
+        todo = [c for c in cells if first.rerun or c.config_hash not in done]
+
+        durations: dict[str, list[float]] = {}
+        for run in done.values():
+            seconds = run.data.metrics.get("time/total_s")
+            if seconds:
+                durations.setdefault(run.data.tags.get(tracking.TAG_CELL_HASH, ""), []).append(
+                    seconds
+                )
+        gflops = None
+        total = 0.0
+        for cell in todo:
+            if durations.get(cell.cell_hash):
+                total += statistics.median(durations[cell.cell_hash])
+            else:
+                gflops = gflops or _gemm_gflops()
+                total += estimate_seconds(cell, gflops)
+        workers = min(_workers(config), max(len(todo), 1))
+
+        overrides = " ".join(config.hydra.overrides.task) or "(none)"
+        self.parent_id = tracking.start_run(
+            client,
+            self.exp_id,
+            name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            tags={
+                TAG_ROLE: "sweep",
+                TAG_OVERRIDES: overrides,
+                "ablation.n_cells": str(len(cells)),
+                "ablation.n_todo": str(len(todo)),
+                "ablation.git_commit": tracking.git_commit(),
+                "ablation.sweep_dir": str(config.hydra.sweep.dir),
+            },
+        )
+        env = {
+            tracking.PARENT_ENV: self.parent_id,
+            tracking.SWEEP_TOTAL_ENV: str(len(cells)),
+            tracking.SWEEP_TODO_ENV: str(len(todo)),
+            tracking.SWEEP_T0_ENV: f"{time.time():.3f}",
+        }
+        hydra_overrides = config.hydra.overrides.hydra
+        with read_write(hydra_overrides):
+            for key, value in env.items():
+                hydra_overrides.append(f"++hydra.job.env_set.{key}={value}")
+        os.environ.update(env)
+
+        if reaped:
+            log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
+        eta = f"about {format_duration(total / workers)} left" if todo else "nothing to do"
+        log.info(
+            f"sweep '{first.experiment_name}': {len(cells)} cells, {len(cells) - len(todo)} "
+            f"already FINISHED, {len(todo)} to run on {workers} worker(s); {eta}\n"
+            f"  store {self.uri}  parent run {self.parent_id}"
+        )
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_id is None:
+            return
+        client = tracking.client_for(self.uri)
+        children = tracking.search(
+            client, self.exp_id, f"tags.`{TAG_PARENT}` = '{self.parent_id}'"
+        )
+        failed = [r for r in children if r.info.status in ("FAILED", "KILLED")]
+        lines = [
+            f"{r.data.tags.get(TAG_OVERRIDES, r.data.tags.get(TAG_CELL, r.info.run_id))}"
+            f"  ->  {r.data.tags.get(tracking.TAG_FAILURE, r.info.status)}"
+            for r in failed
+        ]
+        finished = sum(r.info.status == "FINISHED" for r in children)
+        tracking.set_tags(
+            client,
+            self.parent_id,
+            {
+                "ablation.n_finished": finished,
+                "ablation.n_failed": len(failed),
+                "ablation.failed_cells": "\n".join(lines)[:5000] or "none",
+            },
+        )
+        if lines:
+            client.log_text(self.parent_id, "\n".join(lines) + "\n", "failed_cells.txt")
+        tracking.retry(
+            client.set_terminated, self.parent_id, status="FAILED" if failed else "FINISHED"
+        )
+        FAILED_CELLS[:] = lines
+        log.info(
+            f"sweep done: {finished} cell(s) trained in this sweep, {len(failed)} failed"
+            + "".join(f"\n  FAILED {line}" for line in lines)
+        )
+
