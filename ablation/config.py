@@ -144,9 +144,12 @@ class OptimConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     eval_every: int = 10
+    #: stop as diverged once the loss exceeds this (a tanh layer keeps it finite)
+    max_loss: float | None = 1000.0
 
     def __post_init__(self) -> None:
         _choose("optim.name", self.name, tuple(OPTIMIZERS))
+        _positive("optim.max_loss", self.max_loss)
         _positive("optim.lr", self.lr)
         _positive("optim.eval_every", self.eval_every)
         if self.name == "gd":

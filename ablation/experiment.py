@@ -182,6 +182,7 @@ def _train(spec: Config, client, run_id: str, *, progress: bool) -> dict[str, fl
             eval_every=spec.optim.eval_every,
             callback=on_eval,
             seed=spec.seed,
+            max_loss=spec.optim.max_loss,
             progress=(lambda step, total, _m: bar.update(1)) if bar is not None else None,
         )
     finally:
