@@ -14,6 +14,7 @@ import html
 import io
 import itertools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,13 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
 
-mlflow = pytest.importorskip("mlflow")
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-
-from ablation.report import ReportError, build, build_report  # noqa: E402
-from ablation.report.reference import load_reference  # noqa: E402
+from ablation.report import ReportError, build, build_report
+from ablation.report.reference import load_reference
 
 PAPER = load_reference("ghimire2023")
 SIZES = {"42k": 42000, "60k": None}
@@ -37,6 +36,11 @@ MISSING = ("kaiming", "none", "60k")
 FAILED = ("random", "none", "60k")
 RETRIED = ("kaiming", "l2", "42k")
 HARD = {5: 0.07, 8: 0.05, 4: 0.04}  # recall penalty per digit
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+}
 
 
 def _hash(obj) -> str:
@@ -380,6 +384,7 @@ def test_cli_prints_path_and_table(store, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env=ENV,
     )
     assert proc.returncode == 0, proc.stderr
     first = proc.stdout.splitlines()[0]
@@ -403,6 +408,7 @@ def test_cli_unknown_experiment_lists_existing(store, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env=ENV,
     )
     assert proc.returncode == 2
     assert "unknown experiment 'nope'" in proc.stderr and "'paper_table3'" in proc.stderr
@@ -429,6 +435,7 @@ def test_missing_store_is_not_created(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env=ENV,
     )
     assert proc.returncode == 2 and "no MLflow store" in proc.stderr
     assert not db.exists()
@@ -513,6 +520,7 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
+        env=ENV,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

@@ -1,0 +1,98 @@
+"""``python -m ablation.report --experiment NAME``: write report.md/.html, print the comparison."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ablation.report.errors import ReportError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ablation.report",
+        description="Build a Markdown + HTML report (tables, statistics, figures) of one "
+        "ablation study from the MLflow store.",
+    )
+    p.add_argument("--experiment", required=True, help="MLflow experiment name of the study")
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<cwd>/mlruns/mlflow.db)",
+    )
+    p.add_argument("--out", default="reports", help="output folder (default: reports)")
+    p.add_argument("--parent", default=None, help="only child runs of this sweep (parent run id)")
+    p.add_argument(
+        "--filter",
+        default=None,
+        dest="filter_string",
+        help="extra MLflow run filter, e.g. \"params.`optim.lr` = '0.1'\"",
+    )
+    p.add_argument(
+        "--reference",
+        default="ghimire2023",
+        help="packaged paper results to compare against ('none' to skip; default ghimire2023)",
+    )
+    p.add_argument(
+        "--roc-cell",
+        default=None,
+        help='cell label for ROC/PR curves, e.g. "init=kaiming reg=l2 data=60k" '
+        "(default: the best cell)",
+    )
+    p.add_argument("--no-figures", action="store_true", help="tables and statistics only")
+    return p
+
+
+def _printable(text: str) -> str:
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
+
+
+def comparison_text(comp) -> str:
+    """The paper-vs-ours table as aligned plain text."""
+    from ablation.report.sections import fmt_ci
+
+    rows = [
+        {
+            "paper row": r["label"],
+            "paper test": f"{r['paper_test']:.1f}",
+            "ours test (95% CI)": fmt_ci(r["ours_test"], r["ours_test_lo"], r["ours_test_hi"]),
+            "n": r["n"],
+            "delta": "—" if r["delta_test"] != r["delta_test"] else f"{r['delta_test']:+.2f}",
+            "verdict": r["verdict"],
+        }
+        for _, r in comp.iterrows()
+    ]
+    import pandas as pd
+
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from ablation.report.build import build
+
+    reference = None if args.reference.lower() in ("none", "") else args.reference
+    try:
+        result = build(
+            args.experiment,
+            tracking_uri=args.tracking_uri,
+            out_dir=args.out,
+            parent=args.parent,
+            filter_string=args.filter_string,
+            reference=reference,
+            roc_cell=args.roc_cell,
+            make_figures=not args.no_figures,
+        )
+    except ReportError as exc:
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        return 2
+    print(_printable(str(result.markdown)))
+    if result.comparison is not None:
+        print()
+        print(_printable(comparison_text(result.comparison)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""``build_report``: MLflow store -> tables, statistics, figures -> report.md/.html, summary.csv."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ablation.report import figures as figs
+from ablation.report import runs as store
+from ablation.report import sections
+from ablation.report.cells import add_factors, level_key, summarize_cells, varying
+from ablation.report.compare import compare
+from ablation.report.errors import ReportError
+from ablation.report.predictions import PredictionsUnavailable, predict
+from ablation.report.reference import load_reference
+from ablation.report.render import Document, Heading, Para, to_html, to_markdown
+
+MAX_CONFUSION_RUNS = 20
+FIGURE_NAMES = (
+    "paper_vs_ours.png",
+    "learning_curves.png",
+    "accuracy_by_factor.png",
+    "per_class_recall.png",
+    "confusion_best.png",
+    "confusion_worst.png",
+    "roc.png",
+    "pr.png",
+    "misclassified.png",
+)
+
+
+def safe_name(name: str) -> str:
+    """A folder name derived from an experiment name: [A-Za-z0-9._-] only, no leading dot."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return cleaned[:120] or "experiment"
+
+
+@dataclass
+class ReportResult:
+    """What a build produced (``build_report`` returns only ``markdown``)."""
+
+    markdown: Path
+    html: Path
+    summary_csv: Path
+    figures: list[Path]
+    comparison: pd.DataFrame | None
+    cells: pd.DataFrame
+    seconds: float
+
+
+def _norm(label: str) -> str:
+    return " ".join(str(label).split())
+
+
+def _cell_labels(cells: pd.DataFrame, vary: list[str]) -> pd.DataFrame:
+    """Keep the store's cell labels unless two cells share one; then label by factors."""
+    if cells["cell"].duplicated().any():
+        cells = cells.assign(
+            cell=[" ".join(f"{f}={r[f]}" for f in vary) for _, r in cells.iterrows()]
+        )
+    return cells
+
+
+def _read_confusion(path: Path) -> np.ndarray | None:
+    try:
+        frame = pd.read_csv(path)
+    except Exception:  # unreadable artifact: skip it
+        return None
+    if frame.shape[1] == frame.shape[0] + 1:  # first column holds the true-label index
+        frame = frame.iloc[:, 1:]
+    values = frame.to_numpy(dtype=float)
+    return values if values.shape[0] == values.shape[1] else None
+
+
+def _summed_confusion(client, run_ids: list[str], tmp: Path) -> tuple[np.ndarray | None, int]:
+    """Sum of the runs' confusion matrices (at most MAX_CONFUSION_RUNS, lowest seeds first)."""
+    total, used = None, 0
+    for rid in run_ids[:MAX_CONFUSION_RUNS]:
+        got = store.download_artifact(client, rid, "confusion_matrix.csv", tmp / rid)
+        m = _read_confusion(got) if got else None
+        if m is not None and (total is None or total.shape == m.shape):
+            total = m if total is None else total + m
+            used += 1
+    return total, used
+
+
+def _choose_roc_cell(cells: pd.DataFrame, roc_cell: str | None) -> pd.Series | None:
+    done = cells[cells["n_seeds"] > 0]
+    if done.empty:
+        return None
+    if roc_cell is None:
+        return done.loc[done["test_acc_mean"].idxmax()]
+    hit = done[done["cell"].map(_norm) == _norm(roc_cell)]
+    if hit.empty:
+        available = ", ".join(repr(c) for c in done["cell"])
+        raise ReportError(f"unknown --roc-cell {roc_cell!r}; cells with finished runs: {available}")
+    return hit.iloc[0]
+
+
+def build(
+    experiment: str,
+    tracking_uri: str | None = None,
+    out_dir: str | Path = "reports",
+    parent: str | None = None,
+    filter_string: str | None = None,
+    reference: str | None = "ghimire2023",
+    roc_cell: str | None = None,
+    make_figures: bool = True,
+) -> ReportResult:
+    """Build the full report; see ``build_report`` for the arguments."""
+    t0 = time.perf_counter()
+    ref = load_reference(reference) if reference else None
+    uri = tracking_uri or store.default_tracking_uri()
+    client = store.open_client(uri)
+    exp = store.find_experiment(client, experiment)
+    raw = store.fetch_runs(client, exp, parent=parent, filter_string=filter_string)
+    runs, factors = add_factors(store.latest_per_config(raw))
+    vary = varying(runs, factors)
+    cells = _cell_labels(summarize_cells(runs, vary), vary)
+    for f in reversed(factors):  # constant factors too: summary.csv says what was held fixed
+        if f not in cells and runs[f].nunique() == 1:
+            cells.insert(0, f, runs[f].iloc[0])
+    runs = runs.merge(cells[[*vary, "cell"]], on=vary, how="left")
+    fin = runs[runs["status"] == "FINISHED"].copy()
+    roc_row = _choose_roc_cell(cells, roc_cell)
+
+    root = Path(out_dir).resolve()
+    target = (root / safe_name(experiment)).resolve()
+    if root not in target.parents:
+        raise ReportError(f"refusing to write outside {root}: {target}")
+    fig_dir = target / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for name in FIGURE_NAMES:
+        (fig_dir / name).unlink(missing_ok=True)
+
+    comp = compare(ref, runs, vary) if ref else None
+    doc = Document(title=f"Ablation report: {experiment}")
+    ctx = sections.Context(
+        experiment=experiment,
+        uri=uri,
+        parent=parent,
+        filter_string=filter_string,
+        ref=ref,
+        raw=raw,
+        runs=runs,
+        fin=fin,
+        factors=factors,
+        vary=vary,
+        cells=cells,
+        comp=comp,
+        fig_dir=fig_dir,
+        sort_key=level_key,
+    )
+    sections.overview(doc, ctx)
+    sections.protocol(doc, ctx)
+    if comp is not None:
+        sections.comparison(doc, ctx, figs.paper_vs_ours if make_figures else None)
+    sections.grid(doc, ctx)
+    sections.effects(doc, ctx)
+    sections.per_class(doc, ctx, make_figures)
+
+    figures: list[Path] = []
+    if make_figures and not fin.empty:
+        figures = _figure_section(doc, ctx, client, roc_row)
+    sections.failures(doc, ctx)
+    sections.provenance(doc, ctx)
+    figures = sorted({*figures, *(p for p in fig_dir.glob("*.png") if p.name in FIGURE_NAMES)})
+
+    md_path, html_path = target / "report.md", target / "report.html"
+    md_path.write_text(to_markdown(doc), encoding="utf-8")
+    html_path.write_text(to_html(doc), encoding="utf-8")
+    csv_path = target / "summary.csv"
+    cells.assign(run_ids=cells["run_ids"].map(";".join)).to_csv(csv_path, index=False)
+    if comp is not None:
+        comp.to_csv(target / "paper_vs_ours.csv", index=False)
+    return ReportResult(
+        md_path, html_path, csv_path, figures, comp, cells, time.perf_counter() - t0
+    )
+
+
+def _figure_section(doc: Document, ctx, client, roc_row) -> list[Path]:
+    made: list[Path] = []
+    doc.add(Heading("Figures"))
+    hist = store.fetch_histories(client, list(ctx.fin["run_id"]))
+    if not hist.empty and (hist["key"] == "test/acc").any():
+        p = figs.learning_curves(hist, ctx.fin, ctx.vary, ctx.fig_dir / "learning_curves.png")
+        made.append(p)
+        sections.image(
+            doc,
+            ctx,
+            p,
+            "Learning curves: test accuracy (%) vs. logged step per cell; "
+            "line = mean over seeds, band = 95% t-CI.",
+        )
+    else:
+        doc.add(Para("No test/acc history was logged, so no learning curves.", "note"))
+    if any(ctx.fin[f].nunique() > 1 for f in ctx.vary):
+        vary = [f for f in ctx.vary if ctx.fin[f].nunique() > 1]
+        p = figs.accuracy_by_factor(ctx.fin, vary, ctx.fig_dir / "accuracy_by_factor.png")
+        made.append(p)
+        sections.image(
+            doc,
+            ctx,
+            p,
+            "Final test accuracy (%) by factor level: diamonds = mean over "
+            "runs (pooling the other factors) with 95% t-CI, grey dots = single runs.",
+        )
+    done = ctx.cells[ctx.cells["n_seeds"] > 0]
+    best = done.loc[done["test_acc_mean"].idxmax()]
+    worst = done.loc[done["test_acc_mean"].idxmin()]
+    pairs = [("best", best)] + ([("worst", worst)] if worst["cell"] != best["cell"] else [])
+    with tempfile.TemporaryDirectory(prefix="ablation-report-") as tmp:
+        for kind, row in pairs:
+            m, used = _summed_confusion(client, row["run_ids"], Path(tmp))
+            if m is None:
+                doc.add(Para(f"No confusion_matrix.csv artifact for the {kind} cell.", "note"))
+                continue
+            title = f"Confusion matrix, {kind} cell: {row['cell']} (summed over {used} seed(s))"
+            p = figs.confusion(m, title, ctx.fig_dir / f"confusion_{kind}.png")
+            made.append(p)
+            sections.image(
+                doc, ctx, p, title + "; numbers are counts, colour is the share of the true digit."
+            )
+        made += _prediction_figures(doc, ctx, client, roc_row, Path(tmp))
+    return made
+
+
+def _prediction_figures(doc, ctx, client, row, tmp: Path) -> list[Path]:
+    if row is None:
+        return []
+    run_id = row["run_ids"][0]
+    params = ctx.runs.set_index("run_id").loc[run_id, "params"]
+    seed = params.get("seed", "?")
+    doc.add(Heading("ROC and precision-recall curves", 3))
+    weights = store.download_artifact(client, run_id, "weights.npz", tmp / f"w-{run_id}")
+    try:
+        if weights is None:
+            raise PredictionsUnavailable("the run has no weights.npz artifact")
+        pred = predict(weights, params)
+    except PredictionsUnavailable as exc:
+        doc.add(
+            Para(
+                f"ROC/PR curves and the error gallery for cell {row['cell']} were skipped: {exc}.",
+                "note",
+            )
+        )
+        return []
+    title = f"{row['cell']} (seed {seed})"
+    curves = figs.roc_pr(pred, title, ctx.fig_dir / "roc.png", ctx.fig_dir / "pr.png")
+    acc = 100 * float((pred.y_pred == pred.y_true).mean())
+    doc.add(
+        Para(
+            f"Computed from the saved weights of cell {row['cell']}, seed {seed} (run {run_id}) on "
+            f"its test set ({len(pred.y_true)} images; accuracy of these weights {acc:.2f}%). "
+            f"Macro-average one-vs-rest AUC {np.nanmean(curves['auc']):.4f}, "
+            f"macro-average AP {np.nanmean(curves['ap']):.4f}."
+        )
+    )
+    sections.ap_table(doc, curves)
+    made = [ctx.fig_dir / "roc.png", ctx.fig_dir / "pr.png"]
+    sections.image(doc, ctx, made[0], f"One-vs-rest ROC curves per digit, {title}.")
+    sections.image(doc, ctx, made[1], f"One-vs-rest precision-recall curves per digit, {title}.")
+    p = figs.misclassified_gallery(pred, title, ctx.fig_dir / "misclassified.png")
+    if p is not None:
+        made.append(p)
+        sections.image(
+            doc,
+            ctx,
+            p,
+            f"The {min(16, int((pred.y_pred != pred.y_true).sum()))} most confident mistakes "
+            f"on the test set, {title}: "
+            "true digit → predicted digit (predicted probability).",
+        )
+    return made
+
+
+def build_report(
+    experiment: str,
+    tracking_uri: str | None = None,
+    out_dir: str | Path = "reports",
+    parent: str | None = None,
+    filter_string: str | None = None,
+    reference: str | None = "ghimire2023",
+    roc_cell: str | None = None,
+    make_figures: bool = True,
+) -> Path:
+    """Write ``<out_dir>/<experiment>/report.md`` (+ report.html, summary.csv, figures/).
+
+    ``tracking_uri`` defaults to ``$MLFLOW_TRACKING_URI`` or ``sqlite:///<cwd>/mlruns/mlflow.db``;
+    ``parent`` restricts to one sweep; ``filter_string`` is an MLflow run filter ANDed with
+    the child-run filter; ``reference`` names the packaged paper results (None: no
+    comparison); ``roc_cell`` is the cell label for ROC/PR curves (default: best cell).
+    Returns the path of report.md. Raises ``ReportError`` for problems the user can fix.
+    """
+    return build(
+        experiment, tracking_uri, out_dir, parent, filter_string, reference, roc_cell, make_figures
+    ).markdown

@@ -1,0 +1,208 @@
+"""Grid cells: which factors vary across runs, their levels, and one summary row per cell.
+
+Factors are read from the params, not from the human ``ablation.cell`` label:
+``init`` = ``init.name``, ``reg`` = ``reg.name``, ``data`` = a size label such as ``42k``
+built from ``data.name`` and ``data.n_train``. Any other param that varies and is not
+already implied by those (e.g. ``optim.lr`` in a learning-rate study) becomes a factor
+under its own key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pandas as pd
+
+from ablation.report.stats import t_ci
+
+CANONICAL = {"init": "init.name", "reg": "reg.name"}
+# training-set size when data.n_train is None
+FULL_TRAIN_SIZE = {"mnist": 60000, "mnist_idx": 60000, "kaggle_csv": 42000}
+MNIST_LIKE = {"mnist", "mnist_idx", "kaggle_csv"}
+NOT_FACTORS = {"seed", "init.name", "reg.name", "data.n_train"}
+NOT_FACTOR_PREFIXES = ("tracking.", "hydra.", "experiment_name", "launcher", "paths.", "output")
+PRIORITY = [
+    "model.depth",
+    "model.hidden",
+    "model.activations",
+    "optim.name",
+    "optim.lr",
+    "optim.iterations",
+    "optim.epochs",
+    "optim.batch_size",
+    "reg.l2",
+    "data.name",
+    "data.n_val",
+    "dtype",
+]
+PREFERRED_FIRST = ["none", "random", "gd"]
+METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
+
+
+def parse_value(text):
+    """'None' -> None, '42000' -> 42000, '0.1' -> 0.1, anything else unchanged."""
+    if text is None:
+        return None
+    s = str(text).strip()
+    if s in ("None", "null", ""):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(s)
+        except ValueError:
+            pass
+    return s
+
+
+def data_label(name: str | None, n_train) -> str:
+    """'42k' for 42,000 MNIST training digits; 'digits 1k' for other data sets."""
+    n = parse_value(n_train)
+    if not isinstance(n, int):
+        n = FULL_TRAIN_SIZE.get(name or "")
+    if n is None:
+        size = "full"
+    elif n >= 1000 and n % 1000 == 0:
+        size = f"{n // 1000}k"
+    elif n >= 1000:
+        size = f"{n / 1000:.1f}k"
+    else:
+        size = str(n)
+    return size if (name in MNIST_LIKE or not name) else f"{name} {size}"
+
+
+def level_key(factor: str, level) -> tuple:
+    """Sort levels: baselines ('none', 'random') first, then numbers (42k < 60k), then text."""
+    s = str(level)
+    if s in PREFERRED_FIRST:
+        return (0, PREFERRED_FIRST.index(s), 0.0, s)
+    m = re.fullmatch(r"(?:[A-Za-z_]+ )?(-?\d+(?:\.\d+)?)(k?)", s)
+    if m:
+        return (1, 0, float(m.group(1)) * (1000 if m.group(2) else 1), s)
+    v = parse_value(s)
+    if isinstance(v, int | float):
+        return (1, 0, float(v), s)
+    return (2, 0, 0.0, s)
+
+
+def sorted_levels(factor: str, levels) -> list:
+    return sorted(levels, key=lambda lv: level_key(factor, lv))
+
+
+def _param_column(runs: pd.DataFrame, key: str) -> pd.Series:
+    return runs["params"].map(lambda p: p.get(key)).fillna("∅").astype(str)
+
+
+def _determined(frame: pd.DataFrame, by: list[str], col: str) -> bool:
+    if not by:
+        return frame[col].nunique() <= 1
+    return bool((frame.groupby(by)[col].nunique() <= 1).all())
+
+
+def add_factors(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Add one string column per factor; return the frame and the factor names.
+
+    Canonical factors (init, reg, data) are always added when their params exist, even
+    with a single level (the paper comparison matches on them); other params only when
+    they vary and are not implied by the factors found so far.
+    """
+    out = runs.copy()
+    factors: list[str] = []
+    all_keys = set().union(*out["params"].map(set)) if len(out) else set()
+    for factor, key in CANONICAL.items():
+        if key in all_keys:
+            out[factor] = _param_column(out, key)
+            factors.append(factor)
+    if "data.name" in all_keys or "data.n_train" in all_keys:
+        out["data"] = [data_label(p.get("data.name"), p.get("data.n_train")) for p in out["params"]]
+        factors.append("data")
+    candidates = [
+        k for k in all_keys if k not in NOT_FACTORS and not k.startswith(NOT_FACTOR_PREFIXES)
+    ]
+    order = {k: i for i, k in enumerate(PRIORITY)}
+    candidates.sort(key=lambda k: (order.get(k, len(order)), k))
+    for key in candidates:
+        col = _param_column(out, key)
+        if col.nunique() <= 1:
+            continue
+        out[key] = col
+        if _determined(out, factors, key):
+            out = out.drop(columns=key)
+        else:
+            factors.append(key)
+    if not factors:  # no known params at all: one cell per logged cell label
+        labels = zip(out["cell_label"], out["cell_hash"], strict=True)
+        out["cell_id"] = [lb or h or "all" for lb, h in labels]
+        factors = ["cell_id"]
+    return out, factors
+
+
+def varying(runs: pd.DataFrame, factors: list[str]) -> list[str]:
+    """The factors with more than one level; if none varies, all of them (one cell)."""
+    vary = [f for f in factors if runs[f].nunique() > 1]
+    return vary or list(factors)
+
+
+def _label(factors: list[str], levels: tuple) -> str:
+    return " ".join(f"{f}={lv}" for f, lv in zip(factors, levels, strict=True))
+
+
+def _reasons(rows: pd.DataFrame) -> str:
+    reasons = [r or "no reason logged" for r in rows["failure"].fillna("")]
+    return "; ".join(dict.fromkeys(reasons))
+
+
+def summarize_cells(runs: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+    """One row per cell of the full factorial of the observed levels of ``factors``.
+
+    Columns: the factors, ``cell`` (label), ``status`` (ok | partial | FAILED | missing |
+    RUNNING | KILLED), ``status_text`` (e.g. ``FAILED (nan loss)``), ``n_seeds`` (finished
+    runs), ``n_failed``, ``seeds``, ``<metric>_mean/_lo/_hi`` for train/test accuracy (%) and
+    loss, ``fit_s_mean``, ``run_ids`` (finished runs, ordered by seed).
+    """
+    levels = [sorted_levels(f, runs[f].unique()) for f in factors]
+    groups = {k if isinstance(k, tuple) else (k,): g for k, g in runs.groupby(factors, sort=False)}
+    rows = []
+    for combo in itertools.product(*levels):
+        g = groups.get(combo)
+        row = dict(zip(factors, combo, strict=True))
+        row["cell"] = _label(factors, combo)
+        if g is None:
+            row.update(status="missing", status_text="missing", n_seeds=0, n_failed=0)
+            row.update(seeds="", run_ids=[])
+            rows.append(row)
+            continue
+        labels = [lb for lb in g["cell_label"] if lb]
+        if labels:
+            row["cell"] = labels[0]
+        fin = g[g["status"] == "FINISHED"].sort_values("seed")
+        bad = g[g["status"].isin(["FAILED", "KILLED"])]
+        running = g[g["status"] == "RUNNING"]
+        if len(fin) and len(bad):
+            status, text = "partial", f"{len(bad)} of {len(g)} FAILED ({_reasons(bad)})"
+        elif len(fin):
+            status, text = "ok", "ok"
+        elif len(bad):
+            kind = "FAILED" if (bad["status"] == "FAILED").any() else "KILLED"
+            status, text = kind, f"{kind} ({_reasons(bad)})"
+        else:
+            status, text = "RUNNING", "RUNNING"
+        if len(running) and status != "RUNNING":
+            text += f"; {len(running)} still RUNNING"
+        row.update(status=status, status_text=text, n_seeds=len(fin), n_failed=len(bad))
+        row["seeds"] = ",".join(str(s) for s in fin["seed"] if s is not None and s == s)
+        row["run_ids"] = list(fin["run_id"])
+        for m in METRICS:
+            mean, lo, hi, _ = t_ci(fin[m]) if len(fin) else (np.nan, np.nan, np.nan, 0)
+            row.update({f"{m}_mean": mean, f"{m}_lo": lo, f"{m}_hi": hi})
+        row["fit_s_mean"] = float(fin["fit_s"].mean()) if len(fin) else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for m in METRICS:
+        for suffix in ("_mean", "_lo", "_hi"):
+            if f"{m}{suffix}" not in table:
+                table[f"{m}{suffix}"] = np.nan
+    if "fit_s_mean" not in table:
+        table["fit_s_mean"] = np.nan
+    return table

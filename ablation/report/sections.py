@@ -1,0 +1,359 @@
+"""The report's sections: each adds headings, text, tables and figures to a ``Document``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from ablation.report.cells import sorted_levels
+from ablation.report.reference import Reference
+from ablation.report.render import Bullets, Document, Heading, Image, Para, Table
+from ablation.report.stats import anova, effect_sentences, format_p
+
+DATA_SOURCES = {
+    "mnist": "the official MNIST training set (60,000 digits, shipped in a PyPI package, "
+    "checksum-verified); smaller training sets are nested, stratified subsets of it, "
+    "deterministic in the seed; tested on the official 10,000-digit MNIST test set",
+    "mnist_idx": "MNIST read from IDX files; smaller training sets are nested, stratified "
+    "subsets; tested on the official 10,000-digit test set",
+    "kaggle_csv": "Kaggle 'Digit Recognizer' train.csv (42,000 labelled digits)",
+    "digits": "scikit-learn's 8x8 digits data set (1,797 images), not MNIST",
+}
+PROTOCOL_PARAMS = [
+    "model.hidden",
+    "model.activations",
+    "optim.name",
+    "optim.lr",
+    "optim.iterations",
+    "optim.epochs",
+    "optim.batch_size",
+    "reg.l2",
+    "data.n_val",
+    "dtype",
+]
+
+
+@dataclass
+class Context:
+    experiment: str
+    uri: str
+    parent: str | None
+    filter_string: str | None
+    ref: Reference | None
+    raw: pd.DataFrame  # every child run fetched
+    runs: pd.DataFrame  # newest run per config hash, with factor columns and 'cell'
+    fin: pd.DataFrame  # the FINISHED ones
+    factors: list[str]
+    vary: list[str]
+    cells: pd.DataFrame
+    comp: pd.DataFrame | None
+    fig_dir: Path
+    sort_key: Callable
+
+
+def fmt_ci(mean: float, lo: float, hi: float, digits: int = 2) -> str:
+    """'80.12 ± 0.45' (mean ± half-width of the 95% CI), '80.12' without a CI, '—' if none."""
+    if mean is None or math.isnan(mean):
+        return "—"
+    if lo is None or math.isnan(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
+
+
+def _num(x: float, digits: int = 2, sign: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def image(doc: Document, ctx: Context, path: Path, caption: str) -> None:
+    doc.add(Image(path=path, caption=caption, rel=f"figures/{path.name}"))
+
+
+def overview(doc: Document, ctx: Context) -> None:
+    counts = ctx.runs["status"].value_counts()
+    status = ", ".join(f"{n} {s}" for s, n in counts.items())
+    seeds = sorted({int(s) for s in ctx.runs["seed"].dropna()})
+    items = [
+        f"Experiment: {ctx.experiment}",
+        f"Tracking store: {ctx.uri}",
+        f"Child runs fetched: {len(ctx.raw)}; kept {len(ctx.runs)} (the newest FINISHED run "
+        f"per configuration hash): {status}",
+        f"Cells: {len(ctx.cells)} ({', '.join(ctx.vary) or 'no varying factor'}); "
+        f"seeds: {', '.join(map(str, seeds)) or 'unknown'}",
+        f"Generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+    ]
+    done = set(ctx.runs.loc[ctx.runs["status"] == "FINISHED", "config_hash"])
+    superseded = int(((ctx.raw["status"] != "FINISHED") & ctx.raw["config_hash"].isin(done)).sum())
+    if superseded > 0:
+        items.append(
+            f"{superseded} failed or unfinished attempt(s) were superseded by a later "
+            "FINISHED run of the same configuration and are not counted"
+        )
+    if ctx.parent:
+        items.append(f"Restricted to the sweep with parent run {ctx.parent}")
+    if ctx.filter_string:
+        items.append(f"Run filter: {ctx.filter_string}")
+    if ctx.ref:
+        items.append(f"Reference: {ctx.ref.citation}")
+    doc.add(Heading("Overview"), Bullets(items))
+
+
+def _distinct(ctx: Context, key: str) -> str:
+    values = ctx.fin["params"].map(lambda p: p.get(key)).dropna()
+    if values.empty:
+        return ""
+    counts = values.value_counts()
+    return "; ".join(f"{v} ({n} runs)" for v, n in counts.items())
+
+
+def protocol(doc: Document, ctx: Context) -> None:
+    doc.add(Heading("Protocol"))
+    names = sorted(set(ctx.runs["params"].map(lambda p: p.get("data.name", "?"))))
+    items = [f"Data '{n}': {DATA_SOURCES.get(n, 'see the run params')}." for n in names]
+    if "data" in ctx.runs:
+        sizes = sorted_levels("data", ctx.runs["data"].unique())
+        items.append(f"Training-set sizes (factor data): {', '.join(sizes)}.")
+    doc.add(Bullets(items))
+    rows = [(k, _distinct(ctx, k)) for k in PROTOCOL_PARAMS]
+    rows = [(k, v) for k, v in rows if v]
+    if rows:
+        doc.add(
+            Table(
+                pd.DataFrame(rows, columns=["param", "values (finished runs)"]),
+                "Training settings read from the run params.",
+            )
+        )
+    if ctx.ref and ctx.ref.protocol:
+        p = ctx.ref.protocol
+        doc.add(
+            Para(
+                f"How this differs from the paper: {_data_difference(names)} "
+                f"{p.get('notes', '')} Our learning rate and iterations (above) are "
+                f"therefore our choice. Paper architecture: {p.get('architecture', '?')}; "
+                f"optimiser: {p.get('optimiser', '?')}.",
+                "note",
+            )
+        )
+
+
+def _data_difference(names: list[str]) -> str:
+    paper = (
+        "the paper's 42k rows use Kaggle's 'Digit Recognizer' train.csv (42,000 digits) "
+        "with the authors' own train/test split, and its 60k rows the MNIST training set;"
+    )
+    if set(names) <= {"mnist", "mnist_idx"}:
+        ours = (
+            "our 42k is a nested, stratified subset of the MNIST training set, and every "
+            "cell is tested on the official 10,000-digit MNIST test set, so our test numbers "
+            "are not measured on the paper's test images."
+        )
+    elif "kaggle_csv" in names:
+        ours = (
+            "where we also read Kaggle's train.csv, the train/test split is ours (seeded, "
+            "stratified), not the authors', so test numbers are on different images."
+        )
+    else:
+        ours = f"our data ({', '.join(names)}) is not the paper's, so numbers are not comparable."
+    return f"{paper} {ours}"
+
+
+def comparison(doc: Document, ctx: Context, figure_fn) -> None:
+    comp = ctx.comp
+    doc.add(Heading("Paper vs. reproduction"))
+    rows = []
+    for _, r in comp.iterrows():
+        rows.append(
+            {
+                "paper row": r["label"],
+                "our cell": r["cell"] or r["factors"],
+                "paper train (%)": f"{r['paper_train']:g}",
+                "ours train (%)": fmt_ci(r["ours_train"], r["ours_train_lo"], r["ours_train_hi"]),
+                "paper test (%)": f"{r['paper_test']:g}",
+                "ours test (%)": fmt_ci(r["ours_test"], r["ours_test_lo"], r["ours_test_hi"]),
+                "n seeds": str(r["n"]),
+                "Δ test (points)": _num(r["delta_test"], 2, sign=True),
+                "verdict": r["verdict"],
+            }
+        )
+    doc.add(
+        Table(
+            pd.DataFrame(rows),
+            "Ours: mean ± half-width of the 95% t-interval over "
+            "seeds. Δ = ours − paper (test). Verdict: within = the paper's test accuracy "
+            "lies inside our 95% CI; above / below = our whole CI is above / below it; "
+            "with one seed the point value is compared and no CI is given.",
+        )
+    )
+    notes = [f"{r['label']}: {r['note']}" for _, r in comp.iterrows() if r["note"]]
+    if notes:
+        doc.add(Bullets(notes))
+    if figure_fn is not None and comp["ours_test"].notna().any():
+        p = figure_fn(comp, ctx.fig_dir / "paper_vs_ours.png")
+        image(doc, ctx, p, "Test accuracy: paper (x) vs. ours (mean with 95% CI over seeds).")
+
+
+def grid(doc: Document, ctx: Context) -> None:
+    doc.add(Heading("Full grid"))
+    rows = []
+    for _, c in ctx.cells.iterrows():
+        row = {f: c[f] for f in ctx.vary}
+        row["cell"] = c["cell"]
+        row["status"] = c["status_text"]
+        row["n seeds"] = str(c["n_seeds"])
+        for m, label, d in (
+            ("train_acc", "train acc (%)", 2),
+            ("test_acc", "test acc (%)", 2),
+            ("train_loss", "train loss", 4),
+            ("test_loss", "test loss", 4),
+        ):
+            row[label] = fmt_ci(c[f"{m}_mean"], c[f"{m}_lo"], c[f"{m}_hi"], d)
+        row["fit time (s)"] = _num(c["fit_s_mean"], 1)
+        rows.append(row)
+    doc.add(
+        Table(
+            pd.DataFrame(rows),
+            "Every cell of the full factorial of the observed factor "
+            "levels; mean ± 95% CI over finished seeds. 'missing' = never run; 'FAILED' = "
+            "no finished run, with the logged reason.",
+        )
+    )
+    missing = int((ctx.cells["status"] == "missing").sum())
+    if missing:
+        doc.add(Para(f"{missing} cell(s) of the full factorial have no run at all.", "note"))
+
+
+def effects(doc: Document, ctx: Context) -> None:
+    doc.add(Heading("Effects (ANOVA on final test accuracy)"))
+    fin = ctx.fin
+    vary = [f for f in ctx.vary if not fin.empty and fin[f].nunique() > 1]
+    if not vary:
+        doc.add(Para("No factor varies across finished runs, so there is nothing to test."))
+        return
+    per_cell = fin.groupby(vary)["test_acc"].count()
+    one_seed = int(per_cell.max()) <= 1
+    result = anova(fin, "test_acc", vary, interactions=not one_seed)
+    if one_seed:
+        doc.add(
+            Para(
+                "Each cell has a single seed, so no confidence interval can be given for a "
+                "cell and the cell values above are point values. A main-effects-only model is "
+                "fitted when the residual degrees of freedom allow: its error term is the "
+                "interaction variation, so its p-values assume the factors do not interact.",
+                "note",
+            )
+        )
+    if not result.fitted:
+        doc.add(Para("No test possible: " + "; ".join(result.notes) + "."))
+        return
+    doc.add(
+        Para(
+            f"Type-II ANOVA over individual runs (seeds) of final test accuracy (%), with main "
+            f"effects{' and two-way interactions' if ':' in result.formula else ''} "
+            f"of the factors that vary ({', '.join(vary)}); residual df = {result.df_resid:.0f}. "
+            "Partial η² = SS_effect / (SS_effect + SS_residual)."
+        )
+    )
+    table = result.table.assign(
+        df=result.table["df"].map(lambda v: f"{v:.0f}"),
+        F=result.table["F"].map(lambda v: _num(v, 2)),
+        p=result.table["p"].map(lambda v: format_p(v).removeprefix("p = ").replace("p ", "")),
+        partial_eta2=result.table["partial_eta2"].map(lambda v: _num(v, 3)),
+    )[["term", "df", "F", "p", "partial_eta2"]].rename(columns={"partial_eta2": "partial η²"})
+    doc.add(Table(table))
+    sentences = effect_sentences(fin, "test_acc", vary, result, sort_key=ctx.sort_key)
+    if sentences:
+        doc.add(Bullets(sentences))
+    else:
+        doc.add(Para("No effect is significant at p < 0.05."))
+    notes = [n for n in result.notes if not (one_seed and n.startswith("one run per cell"))]
+    if notes:
+        doc.add(Para("Notes: " + "; ".join(notes) + ".", "note"))
+
+
+def _per_digit(fin: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    cols = [f"{prefix}_{k}" for k in range(10)]
+    table = fin.groupby("cell", sort=True)[cols].mean()
+    table.columns = [str(k) for k in range(10)]
+    return table
+
+
+def per_class(doc: Document, ctx: Context, make_figures: bool) -> None:
+    from ablation.report import figures as figs
+
+    doc.add(Heading("Per class"))
+    fin = ctx.fin
+    if fin.empty or fin[[f"recall_{k}" for k in range(10)]].isna().all().all():
+        doc.add(Para("No per-class metrics (test/recall_k) were logged."))
+        return
+    recall, precision = _per_digit(fin, "recall"), _per_digit(fin, "precision")
+    overall = recall.mean(axis=0).sort_values()
+    hardest = list(overall.index[:3])
+    text = ", ".join(f"{d} ({overall[d]:.1f}%)" for d in hardest)
+    line = f"Hardest digits here (lowest mean test recall over cells): {text}."
+    if ctx.ref and ctx.ref.hardest_digits:
+        paper = [str(d) for d in ctx.ref.hardest_digits]
+        common = [d for d in hardest if d in paper]
+        line += (
+            f" Paper: {', '.join(paper)}; in common: {', '.join(common) or 'none'}. "
+            f"{ctx.ref.hardest_digits_note}"
+        )
+    doc.add(Para(line))
+    for name, table in (("recall", recall), ("precision", precision)):
+        shown = table.map(lambda v: _num(v, 1)).reset_index()
+        doc.add(
+            Heading(f"Per-digit test {name} (%)", 3),
+            Table(shown, "Mean over finished seeds per cell; columns are digits 0–9."),
+        )
+    if make_figures:
+        p = figs.per_class_heatmap(recall, ctx.fig_dir / "per_class_recall.png")
+        image(doc, ctx, p, "Per-digit test recall (%) per cell, mean over seeds.")
+
+
+def ap_table(doc: Document, curves: dict) -> None:
+    digits = [str(k) for k in range(len(curves["auc"]))]
+    rows = [
+        ["ROC AUC", *(_num(v, 4) for v in curves["auc"])],
+        ["average precision", *(_num(v, 4) for v in curves["ap"])],
+    ]
+    doc.add(Table(pd.DataFrame(rows, columns=["digit", *digits])))
+
+
+def failures(doc: Document, ctx: Context) -> None:
+    bad = ctx.runs[ctx.runs["status"] != "FINISHED"]
+    if bad.empty:
+        return
+    doc.add(Heading("Runs that did not finish"))
+    frame = pd.DataFrame(
+        {
+            "cell": bad["cell"],
+            "seed": bad["seed"].map(lambda s: "?" if s is None or s != s else str(int(s))),
+            "status": bad["status"],
+            "reason": bad["failure"].map(lambda r: r or "no reason logged"),
+            "run id": bad["run_id"],
+        }
+    )
+    doc.add(
+        Table(
+            frame,
+            "Only configurations without any FINISHED run are listed; see the "
+            "run's error.txt artifact for the traceback.",
+        )
+    )
+
+
+def provenance(doc: Document, ctx: Context) -> None:
+    commits = sorted({c for c in ctx.runs["git_commit"] if c})
+    sums = sorted({c for c in ctx.runs["data_checksum"] if c})
+    items = [
+        f"git commit(s): {', '.join(commits) or 'not logged'}",
+        f"data checksum(s): {', '.join(sums) or 'not logged'}",
+    ]
+    if len(commits) > 1:
+        items.append("More than one code version produced these runs.")
+    doc.add(Heading("Provenance"), Bullets(items))
