@@ -110,9 +110,27 @@ class DataConfig:
                 raise ConfigError(f"data.path={self.path!r} does not exist; give an absolute path")
 
 
+#: ``depth`` = number of hidden layers -> (widths, activations). 2 is the paper's network;
+#: 1 is its Figure 4 (one hidden layer of 200); 3 adds a LeakyReLU layer of 100.
+DEPTHS: dict[int, tuple[list[int], list[str]]] = {
+    1: ([200], ["leaky_relu"]),
+    2: ([200, 20], ["leaky_relu", "tanh"]),
+    3: ([200, 100, 20], ["leaky_relu", "leaky_relu", "tanh"]),
+}
+
+
+def _depth_entry(depth: int) -> tuple[list[int], list[str]]:
+    if depth not in DEPTHS:
+        raise ConfigError(
+            f"depth={depth} is not a valid choice; choose one of: {', '.join(map(str, DEPTHS))} "
+            "(or set model.hidden and model.activations yourself)"
+        )
+    return DEPTHS[depth]
+
+
 @dataclass
 class ModelConfig:
-    depth: int = 2
+    #: hidden-layer widths; by default taken from ``depth`` (see DEPTHS)
     hidden: list[int] = field(default_factory=lambda: [200, 20])
     activations: list[str] = field(default_factory=lambda: ["leaky_relu", "tanh"])
 
@@ -121,11 +139,6 @@ class ModelConfig:
             raise ConfigError(
                 f"model.hidden has {len(self.hidden)} layers but model.activations has "
                 f"{len(self.activations)}; give one activation per hidden layer"
-            )
-        if self.depth != len(self.hidden):
-            raise ConfigError(
-                f"model.depth={self.depth} but model.hidden={list(self.hidden)}; "
-                "choose the depth group (depth=1,2,3) instead of editing hidden by hand"
             )
         for width in self.hidden:
             _positive("model.hidden", width)
@@ -180,6 +193,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    depth: int = 2
     seed: int = 0
     dtype: str = "float32"
     experiment_name: str = "ablation"
@@ -187,6 +201,11 @@ class Config:
 
     def __post_init__(self) -> None:
         _choose("dtype", self.dtype, DTYPES)
+        if len(self.model.hidden) != self.depth:
+            raise ConfigError(
+                f"depth={self.depth} but model.hidden={list(self.model.hidden)} has "
+                f"{len(self.model.hidden)} layers; set one or the other, not both"
+            )
         if not self.experiment_name.strip():
             raise ConfigError("experiment_name is empty; give the study a name")
         if self.seed < 0:
@@ -207,8 +226,14 @@ def user_errors() -> Iterator[None]:
 
 
 def register_configs() -> None:
-    """Register the schema so ``conf/config.yaml`` can extend ``base_config``."""
+    """Register the schema (``base_config``) and the ``depth_*`` resolvers of config.yaml."""
     ConfigStore.instance().store(name="base_config", node=Config)
+    OmegaConf.register_new_resolver(
+        "depth_hidden", lambda depth: list(_depth_entry(int(depth))[0]), replace=True
+    )
+    OmegaConf.register_new_resolver(
+        "depth_activations", lambda depth: list(_depth_entry(int(depth))[1]), replace=True
+    )
 
 
 def to_config(cfg: DictConfig) -> Config:
@@ -290,7 +315,7 @@ def cell_label(cfg: Config) -> str:
         data = f"{cfg.data.name}:{data}"
     reg = cfg.reg.name if cfg.reg.name == "none" else f"l2({cfg.reg.l2:g})"
     return (
-        f"init={cfg.init.name} reg={reg} data={data} depth={cfg.model.depth} optim={cfg.optim.name}"
+        f"init={cfg.init.name} reg={reg} data={data} depth={cfg.depth} optim={cfg.optim.name}"
     )
 
 

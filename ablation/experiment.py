@@ -67,8 +67,10 @@ def run_cell(
     spec = to_config(cfg)
     plain = task_config(cfg)
     key, cell_key = config_hash(plain), cell_hash(plain)
-    label = f"{cell_label(spec)} seed={spec.seed}"
+    cell = cell_label(spec)
+    label = f"{cell} seed={spec.seed}"
     overrides_str = " ".join(overrides or []) or label
+    shown = overrides_str if overrides else label  # what the user typed names the cell best
 
     uri = tracking.resolve_uri(spec.tracking.uri)
     client = tracking.client_for(uri)
@@ -77,13 +79,13 @@ def run_cell(
     if not spec.rerun:
         done = tracking.runs_with_hash(client, exp_id, key, "FINISHED")
         if done:
-            log.info(f"skip {label}: already FINISHED as run {done[0].info.run_id}")
+            log.info(f"skip {shown}: already FINISHED as run {done[0].info.run_id}")
             return CellResult("SKIPPED", done[0].info.run_id, label, dict(done[0].data.metrics))
 
     tags = {
         TAG_ROLE: "cell",
         TAG_CELL_HASH: cell_key,
-        TAG_CELL: label,
+        TAG_CELL: cell,
         TAG_OVERRIDES: overrides_str,
         "ablation.git_commit": tracking.git_commit(),
     }
@@ -94,7 +96,7 @@ def run_cell(
     else:
         run_id, owner = tracking.claim_cell(client, exp_id, key, name=label, tags=tags)
         if run_id is None:
-            log.info(f"skip {label}: run {owner.info.run_id} has it ({owner.info.status})")
+            log.info(f"skip {shown}: run {owner.info.run_id} has it ({owner.info.status})")
             return CellResult("SKIPPED", owner.info.run_id, label)
     tracking.log_params(client, run_id, {k: v for k, v in flatten(plain).items()
                                          if not k.startswith("tracking.")})
@@ -116,12 +118,12 @@ def run_cell(
         tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
         client.log_text(run_id, traceback.format_exc(), "error.txt")
         tracking.retry(client.set_terminated, run_id, status="FAILED")
-        log.error(f"FAILED {label}: {reason}  (run {run_id})")
+        log.error(f"FAILED {shown}: {reason}  (run {run_id})")
         if raise_on_failure:
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
 
-    _report_done(client, exp_id, label, metrics, parent_run_id)
+    _report_done(client, exp_id, shown, metrics, parent_run_id)
     return CellResult("FINISHED", run_id, label, metrics)
 
 

@@ -24,7 +24,7 @@ MNIST_LIKE = {"mnist", "mnist_idx", "kaggle_csv"}
 NOT_FACTORS = {"seed", "init.name", "reg.name", "data.n_train"}
 NOT_FACTOR_PREFIXES = ("tracking.", "hydra.", "experiment_name", "launcher", "paths.", "output")
 PRIORITY = [
-    "model.depth",
+    "depth",
     "model.hidden",
     "model.activations",
     "optim.name",
