@@ -1,0 +1,76 @@
+"""Argument checks shared by the numeric core; every error names the bad value and the fix."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .activations import ACTIVATIONS, get_activation
+
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype) -> np.dtype:
+    """Return ``np.dtype(dtype)`` if it is float32 or float64, else raise ``ValueError``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.name not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
+    return dt
+
+
+def check_nonnegative(name: str, value) -> float:
+    """Return ``float(value)`` if it is a finite number >= 0, else raise ``ValueError``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not np.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+def check_l2(l2) -> float:
+    return check_nonnegative("l2", l2)
+
+
+def check_sizes(sizes) -> list[int]:
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise ValueError(f"sizes must be a list of layer widths, got {sizes!r}") from None
+    if len(sizes) < 2:
+        raise ValueError(
+            f"sizes {sizes!r} is too short; give at least [n_inputs, n_classes] (len >= 2)"
+        )
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s <= 0:
+            raise ValueError(f"sizes must be positive integers; got {s!r} in {sizes!r}")
+    return [int(s) for s in sizes]
+
+
+def check_activations(activations, sizes: list[int]) -> list[str]:
+    if isinstance(activations, str):
+        raise ValueError(
+            f"activations must be a list of names, one per hidden layer, got the string "
+            f"{activations!r}; e.g. [{activations!r}]"
+        )
+    activations = list(activations)
+    if len(activations) != len(sizes) - 2:
+        raise ValueError(
+            f"sizes {sizes} has {len(sizes) - 2} hidden layer(s) but {len(activations)} "
+            f"activation(s) were given ({activations}); give len(sizes) - 2 names from: "
+            f"{', '.join(ACTIVATIONS)} (the output layer is always softmax)"
+        )
+    for name in activations:
+        get_activation(name)
+    return [str(a) for a in activations]
+
+
+def check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)

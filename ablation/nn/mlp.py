@@ -1,0 +1,300 @@
+"""A fully connected network with softmax output, written for speed in plain NumPy.
+
+Layout: ``params[l] = (W, b)`` with ``W`` of shape ``(fan_in, fan_out)``, so a
+layer is ``a_next = f(a @ W + b)``. The hidden activations come from
+``ACTIVATIONS``; the output layer is always softmax, fused with the
+cross-entropy so its gradient is ``(probs - onehot) / n``.
+
+Speed notes: activations and back-propagated errors live in buffers cached per
+batch size (a few sizes are kept: the minibatch, the last partial batch, the
+train, validation and test sets), matrix products write into them with
+``np.matmul(..., out=)``, transposes are views handed to BLAS, the first layer's
+input gradient is never formed, and nothing leaves the network's dtype. The
+cache makes one ``MLP`` unsafe to use from several threads at once.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections import OrderedDict
+
+import numpy as np
+
+from .activations import get_activation
+from .checks import check_activations, check_dtype, check_l2, check_sizes
+from .init import get_init
+from .losses import logits_to_probs, softmax_cross_entropy_
+
+_MAX_CACHED_BATCH_SIZES = 6
+_FORMAT_VERSION = 1
+
+
+class _Workspace:
+    """Buffers for one batch size: layer outputs, and (lazily) back-propagated errors."""
+
+    def __init__(self, n: int, widths: list[int], dtype: np.dtype):
+        self.rows = np.arange(n)
+        self.ones = np.ones(n, dtype=dtype)  # bias gradients as ones @ delta (BLAS, threaded)
+        self.outs = [np.empty((n, w), dtype=dtype) for w in widths]
+        self.deltas: list[np.ndarray] | None = None  # deltas[l] has the shape of outs[l]
+
+    def ensure_deltas(self) -> list[np.ndarray]:
+        if self.deltas is None:
+            self.deltas = [np.empty_like(out) for out in self.outs[:-1]]
+        return self.deltas
+
+
+class MLP:
+    """Multilayer perceptron: ``sizes[0]`` inputs, hidden layers, ``sizes[-1]`` softmax outputs.
+
+    >>> net = MLP([784, 200, 20, 10], ["leaky_relu", "tanh"], init="kaiming", seed=0)
+    >>> net
+    MLP(784-200-20-10, leaky_relu/tanh/softmax, init=kaiming, float32, 161,230 params)
+
+    ``seed`` is an int (or a ``numpy.random.Generator``, used as is) feeding the
+    initialiser; the global ``np.random`` state is never touched.
+    """
+
+    def __init__(
+        self,
+        sizes,
+        activations,
+        init: str = "kaiming",
+        seed: int | np.random.Generator | None = 0,
+        dtype="float32",
+    ):
+        self.sizes = check_sizes(sizes)
+        self.activations = check_activations(activations, self.sizes)
+        self._acts = [get_activation(name) for name in self.activations]
+        init_fn = get_init(init)
+        self.init = init
+        self.dtype = check_dtype(dtype)
+        self.seed = seed if isinstance(seed, numbers.Integral) else None
+        rng = np.random.default_rng(seed)
+        self.params: list[tuple[np.ndarray, np.ndarray]] = [
+            init_fn(fan_in, fan_out, rng, self.dtype)
+            for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)
+        ]
+        self._cache: OrderedDict[int, _Workspace] = OrderedDict()
+        self._wscratch: list[np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ info
+    @property
+    def n_params(self) -> int:
+        return sum(W.size + b.size for W, b in self.params)
+
+    @property
+    def n_classes(self) -> int:
+        return self.sizes[-1]
+
+    def __repr__(self) -> str:
+        shape = "-".join(str(s) for s in self.sizes)
+        acts = "/".join([*self.activations, "softmax"])
+        return (
+            f"MLP({shape}, {acts}, init={self.init}, {self.dtype.name}, {self.n_params:,} params)"
+        )
+
+    def __getstate__(self):  # pickling (e.g. joblib) must not ship the buffers
+        state = self.__dict__.copy()
+        state["_cache"], state["_wscratch"] = OrderedDict(), None
+        return state
+
+    # ------------------------------------------------------------ public API
+    def loss_and_grads(self, X, y, l2: float = 0.0, *, out=None):
+        """Mean softmax cross-entropy + ``l2/2 * sum ||W||^2`` and its gradients.
+
+        Returns ``(loss, grads)``; ``loss`` is a Python float, ``grads`` a list of
+        ``(dW, db)`` shaped like ``params``: freshly allocated (safe to keep), or,
+        if ``out`` is given (e.g. ``net.empty_grads()``), written into ``out``,
+        which saves two large allocations per step in a training loop.
+        ``X`` is cast to the network's dtype (a copy if it differs: cast once
+        up front when calling this in a loop).
+        """
+        X, y = self.check_data(X, y)
+        l2 = check_l2(l2)
+        if out is not None:
+            _check_grads_like(out, self.params)
+        data_loss, penalty, grads, _ = self._loss_and_grads(X, y, l2, out=out)
+        return data_loss + penalty, grads
+
+    def empty_grads(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Uninitialised ``(dW, db)`` buffers shaped like ``params``, for ``out=``."""
+        return [(np.empty_like(W), np.empty_like(b)) for W, b in self.params]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape ``(n, n_classes)``, rows sum to 1."""
+        X = self.check_X(X)
+        probs = self._forward(X)
+        logits_to_probs(probs)
+        return probs.copy()
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class per row, ``int64`` of shape ``(n,)``."""
+        X = self.check_X(X)
+        return np.argmax(self._forward(X), axis=1).astype(np.int64, copy=False)
+
+    def evaluate(self, X, y) -> tuple[float, float]:
+        """``(mean cross-entropy, accuracy in [0, 1])`` without the L2 term."""
+        X, y = self.check_data(X, y)
+        return self._evaluate(X, y)
+
+    # ----------------------------------------------------------- validation
+    def check_X(self, X) -> np.ndarray:
+        """Return ``X`` as a 2-D array of the network's dtype with ``sizes[0]`` columns."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
+            raise ValueError(
+                f"X has shape {X.shape}; this network expects (n, {self.sizes[0]}) "
+                f"(expected {self.sizes[0]} features per row, got "
+                f"{X.shape[1] if X.ndim == 2 else f'a {X.ndim}-D array'})"
+            )
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows; pass at least one sample")
+        return X.astype(self.dtype, copy=False)
+
+    def check_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        """Validate ``X`` as in ``check_X`` and ``y`` as labels in ``[0, n_classes)``."""
+        X = self.check_X(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has shape {y.shape}; expected ({X.shape[0]},), one label per row")
+        if y.dtype.kind not in "iu":
+            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= self.n_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(
+                f"label {bad} is out of range; labels must lie in [0, {self.n_classes}) "
+                f"for a network with {self.n_classes} outputs"
+            )
+        return X, y.astype(np.intp, copy=False)
+
+    # ------------------------------------------------------------- internals
+    def _workspace(self, n: int) -> _Workspace:
+        ws = self._cache.get(n)
+        if ws is None:
+            ws = _Workspace(n, self.sizes[1:], self.dtype)
+            self._cache[n] = ws
+            if len(self._cache) > _MAX_CACHED_BATCH_SIZES:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(n)
+        return ws
+
+    def _forward(self, X: np.ndarray) -> np.ndarray:
+        """Run all layers on validated ``X``; return the logits buffer (owned by the cache)."""
+        ws = self._workspace(X.shape[0])
+        a = X
+        for layer, ((W, b), out) in enumerate(zip(self.params, ws.outs, strict=True)):
+            np.matmul(a, W, out=out)
+            out += b
+            if layer < len(self._acts):  # the error buffer is free during the forward pass
+                scratch = ws.deltas[layer] if ws.deltas is not None else None
+                self._acts[layer].forward(out, scratch)
+            a = out
+        return a
+
+    def _loss_and_grads(self, X, y, l2: float, count_correct=False, out=None):
+        """Forward + backward on validated data, gradients into ``out`` if given.
+
+        Returns ``(data_loss, l2_penalty, grads, n_correct)``; ``n_correct`` is
+        ``None`` unless asked for (it is free here: the logits are at hand).
+        """
+        n = X.shape[0]
+        ws = self._workspace(n)
+        deltas = ws.ensure_deltas()  # before the forward pass, which borrows them as scratch
+        logits = self._forward(X)
+        n_correct = int(np.count_nonzero(logits.argmax(axis=1) == y)) if count_correct else None
+        data_loss = softmax_cross_entropy_(logits, y, ws.rows)
+        delta = logits  # now probs; turn into dL/dlogits = (probs - onehot) / n
+        delta[ws.rows, y] -= 1
+        delta *= self.dtype.type(1.0 / n)
+
+        grads = self.empty_grads() if out is None else out
+        for layer in range(len(self.params) - 1, -1, -1):
+            W, _ = self.params[layer]
+            dW, db = grads[layer]
+            a_in = X if layer == 0 else ws.outs[layer - 1]
+            np.matmul(a_in.T, delta, out=dW)  # BLAS reads the transposed view; no copy
+            np.matmul(ws.ones, delta, out=db)  # bias gradient = column sums
+            if l2:
+                scratch = self._weight_scratch()[layer]
+                np.multiply(W, self.dtype.type(l2), out=scratch)
+                dW += scratch
+            if layer > 0:  # the input gradient of the first layer is never needed
+                prev = deltas[layer - 1]
+                np.matmul(delta, W.T, out=prev)
+                self._acts[layer - 1].backward(a_in, prev)  # a_in is scratch from here on
+                delta = prev
+        penalty = 0.5 * l2 * sum(float(np.vdot(W, W)) for W, _ in self.params) if l2 else 0.0
+        return data_loss, penalty, grads, n_correct
+
+    def _weight_scratch(self) -> list[np.ndarray]:
+        if self._wscratch is None:
+            self._wscratch = [np.empty_like(W) for W, _ in self.params]
+        return self._wscratch
+
+    def _evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        logits = self._forward(X)
+        acc = float(np.count_nonzero(logits.argmax(axis=1) == y)) / X.shape[0]
+        loss = softmax_cross_entropy_(logits, y, self._workspace(X.shape[0]).rows)
+        return loss, acc
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path) -> None:
+        """Write an ``.npz`` (no pickle): architecture, init, dtype, ``W0, b0, W1, b1, ...``."""
+        arrays = {
+            "format_version": np.array(_FORMAT_VERSION),
+            "sizes": np.array(self.sizes, dtype=np.int64),
+            "activations": np.array(self.activations, dtype=np.str_).reshape(-1),
+            "init": np.array(self.init, dtype=np.str_),
+            "dtype": np.array(self.dtype.name, dtype=np.str_),
+            "seed": np.array(-1 if self.seed is None else int(self.seed), dtype=np.int64),
+        }
+        for i, (W, b) in enumerate(self.params):
+            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        if isinstance(path, str | os.PathLike):
+            with open(path, "wb") as fh:  # keep the exact name (np.savez would append .npz)
+                np.savez(fh, **arrays)
+        else:
+            np.savez(path, **arrays)
+
+    @classmethod
+    def load(cls, path) -> MLP:
+        """Read a file written by ``save``; parameters round-trip bit for bit."""
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"sizes", "activations", "init", "dtype", "W0", "b0"} - set(data.files)
+            if missing:
+                raise ValueError(f"{path!r} is not a saved MLP (missing {sorted(missing)})")
+            sizes = [int(s) for s in data["sizes"]]
+            net = cls.__new__(cls)
+            net.sizes = check_sizes(sizes)
+            net.activations = check_activations([str(a) for a in data["activations"]], sizes)
+            net._acts = [get_activation(name) for name in net.activations]
+            net.init = str(data["init"])
+            net.dtype = check_dtype(str(data["dtype"]))
+            seed = int(data["seed"]) if "seed" in data.files else -1
+            net.seed = None if seed < 0 else seed
+            net.params = []
+            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+                W, b = data[f"W{i}"], data[f"b{i}"]
+                if W.shape != (fan_in, fan_out) or b.shape != (fan_out,):
+                    raise ValueError(f"{path!r}: layer {i} has shapes {W.shape}, {b.shape}")
+                net.params.append((W.astype(net.dtype), b.astype(net.dtype)))
+            net._cache = OrderedDict()
+            net._wscratch = None
+        return net
+
+
+def _check_grads_like(grads, params) -> None:
+    expected = [(W.shape, W.dtype, b.shape, b.dtype) for W, b in params]
+    try:
+        got = [(dW.shape, dW.dtype, db.shape, db.dtype) for dW, db in grads]
+    except (TypeError, ValueError, AttributeError):
+        got = None
+    if got != expected:
+        raise ValueError(
+            "out must be a list of (dW, db) arrays shaped like params, in the network's "
+            "dtype; make one with net.empty_grads()"
+        )

@@ -1,0 +1,236 @@
+"""Speed of one training step of the numeric core, side by side with its peers.
+
+One step = forward + backward + plain gradient update on the paper's network
+(784-200-20-10, leaky_relu/tanh/softmax), at batch 128 and at the full batch
+of 60,000 rows, in float32 and float64. Peers in the same run: PyTorch CPU
+(if installed; 2 threads, same layers, torch.optim.SGD) and scikit-learn's
+MLPClassifier (partial_fit, hidden_layer_sizes=(200, 20), solver="sgd",
+momentum 0, alpha 0; sklearn has no leaky_relu nor per-layer activations, so
+it runs relu in both hidden layers). Ratios are ours / peer in samples per
+second: above 1 means we are faster.
+
+Also: the float32 GEMM rate of (60000x784) @ (784x200), which bounds the
+full-batch step (its two big products have that size), and the BLAS setup.
+
+    python benchmarks/bench_core.py [--repeats N] [--quick]
+
+Timings are the best of N repeats (the least disturbed by other processes);
+the load average is printed so a busy machine can be recognised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+import warnings
+
+import numpy as np
+
+from ablation.nn import MLP, fit, make_optimizer
+
+SIZES = [784, 200, 20, 10]
+ACTS = ["leaky_relu", "tanh"]
+N_FULL = 60_000
+LR = 0.01
+
+
+def best_time(fn, repeats: int, inner: int = 1) -> float:
+    """Best wall time of ``inner`` calls of ``fn`` over ``repeats`` tries, per call."""
+    fn()  # warm-up: buffers, lazy state, BLAS threads
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - start) / inner)
+    return best
+
+
+def load_data():
+    """Real MNIST through ablation.data.load if that works here, else random MNIST-shaped data."""
+    try:
+        from ablation.data import load
+
+        ds = load("mnist", n_train=N_FULL, seed=0)
+        X, y = np.asarray(ds.X_train, dtype=np.float32), np.asarray(ds.y_train, dtype=np.int64)
+        if X.shape == (N_FULL, 784):
+            return X, y, "real MNIST (ablation.data.load)"
+    except Exception as err:  # any failure: fall back, and say why
+        reason = f"{type(err).__name__}: {err}"[:100]
+    else:
+        reason = f"unexpected shape {X.shape}"
+    rng = np.random.default_rng(0)
+    X = rng.random((N_FULL, 784), dtype=np.float32)
+    y = rng.integers(0, 10, N_FULL)
+    return X, y, f"random uniform data of MNIST shape (real MNIST unavailable: {reason})"
+
+
+# --------------------------------------------------------------------- ours
+def ours_step(X, y, dtype: str):
+    net = MLP(SIZES, ACTS, init="kaiming", seed=0, dtype=dtype)
+    opt = make_optimizer("sgd", lr=LR)
+    X = X.astype(dtype)  # cast once, as fit() does
+    grads = net.empty_grads()  # reused, as fit() does
+
+    def step():
+        net.loss_and_grads(X, y, out=grads)
+        opt.step(net.params, grads)
+
+    return step
+
+
+# -------------------------------------------------------------------- peers
+def torch_step(X, y, dtype: str):
+    import torch
+
+    torch.set_num_threads(2)
+    tdtype = getattr(torch, dtype)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 200),
+        torch.nn.LeakyReLU(0.01),
+        torch.nn.Linear(200, 20),
+        torch.nn.Tanh(),
+        torch.nn.Linear(20, 10),
+    ).to(tdtype)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    Xt, yt = torch.from_numpy(X.astype(dtype)), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss_fn(model(Xt), yt).backward()
+        opt.step()
+
+    return step
+
+
+def sklearn_step(X, y, dtype: str):
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(
+        hidden_layer_sizes=(200, 20),
+        activation="relu",
+        solver="sgd",
+        learning_rate_init=LR,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=len(X),
+        shuffle=False,
+        random_state=0,
+    )
+    X = X.astype(dtype)
+    classes = np.arange(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.partial_fit(X, y, classes=classes)
+
+    def step():
+        clf.partial_fit(X, y)
+
+    return step
+
+
+# --------------------------------------------------------------------- gemm
+def gemm_rates(X: np.ndarray, repeats: int) -> tuple[float, float]:
+    W = np.random.default_rng(0).standard_normal((784, 200), dtype=np.float32)
+    out = np.empty((X.shape[0], 200), dtype=np.float32)
+    flops = 2.0 * X.shape[0] * 784 * 200
+    fresh = best_time(lambda: X @ W, repeats)
+    pre = best_time(lambda: np.matmul(X, W, out=out), repeats)
+    return flops / fresh / 1e9, flops / pre / 1e9
+
+
+def step_flops(n: int) -> float:
+    """Multiply-adds x 2 of one step: forward, weight gradients, input gradients of layers 2+."""
+    pairs = list(zip(SIZES[:-1], SIZES[1:], strict=True))
+    forward = sum(a * b for a, b in pairs)
+    input_grads = sum(a * b for a, b in pairs[1:])
+    return 2.0 * n * (2 * forward + input_grads)
+
+
+# --------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=None, help="timing repeats (default 5)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    args = parser.parse_args()
+    repeats = args.repeats or (2 if args.quick else 5)
+
+    from threadpoolctl import threadpool_info
+
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    for info in threadpool_info():
+        print(
+            f"threadpool: {info.get('user_api')} {info.get('internal_api')} "
+            f"{info.get('version')} arch={info.get('architecture')} "
+            f"threads={info.get('num_threads')} ({os.path.basename(info.get('filepath', ''))})"
+        )
+
+    X, y, source = load_data()
+    print(f"data: {source}")
+
+    peers = {"torch": torch_step, "sklearn": sklearn_step}
+    try:
+        import torch
+
+        print(f"torch {torch.__version__} (set_num_threads(2))")
+    except ImportError:
+        del peers["torch"]
+        print("torch not installed: pip install torch==2.13.0")
+    import sklearn
+
+    print(f"scikit-learn {sklearn.__version__}")
+
+    header = f"{'dtype':8} {'batch':>6} {'ours':>12}" + "".join(
+        f" {name:>12} {'ours/' + name:>14}" for name in peers
+    )
+    print("\nsamples/s for one training step (forward + backward + SGD update)")
+    print(header)
+    full_step_seconds = None
+    for dtype in ("float32", "float64"):
+        for batch in (128, N_FULL):
+            Xb, yb = X[:batch], y[:batch]
+            inner = 20 if batch == 128 else 1
+            reps = repeats
+            ours = best_time(ours_step(Xb, yb, dtype), reps, inner)
+            if dtype == "float32" and batch == N_FULL:
+                full_step_seconds = ours
+            row = f"{dtype:8} {batch:>6} {batch / ours:>12,.0f}"
+            for make in peers.values():
+                try:
+                    peer = best_time(make(Xb, yb, dtype), reps, inner)
+                    row += f" {batch / peer:>12,.0f} {peer / ours:>14.2f}"
+                except Exception as err:
+                    row += f" {'failed':>12} {type(err).__name__:>14}"
+            print(row, flush=True)
+
+    net = MLP(SIZES, ACTS, init="kaiming", seed=0)
+    opt = make_optimizer("sgd", lr=LR)
+    epoch = best_time(lambda: fit(net, opt, X, y, epochs=1, batch_size=128), min(repeats, 3))
+    print(
+        f"\nfit(), one epoch at batch 128 (shuffle + gather + steps + 2 evaluations): "
+        f"{N_FULL / epoch:,.0f} samples/s ({epoch:.2f} s)"
+    )
+
+    fresh, pre = gemm_rates(X, repeats)
+    effective = step_flops(N_FULL) / full_step_seconds / 1e9
+    print(
+        f"float32 GEMM (60000x784)@(784x200): {fresh:.1f} GFLOP/s fresh, "
+        f"{pre:.1f} GFLOP/s into a preallocated out="
+    )
+    print(
+        f"our full-batch float32 step: {full_step_seconds * 1e3:.1f} ms, "
+        f"{step_flops(N_FULL) / 1e9:.1f} GFLOP -> {effective:.1f} GFLOP/s effective, "
+        f"{effective / pre:.0%} of the GEMM rate"
+    )
+
+
+if __name__ == "__main__":
+    main()
