@@ -11,13 +11,13 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,ray,slurm]"
 	touch $(STAMP)
 
 # The paper's 2x2x2 grid (init x reg x data) over 2 seeds, short training, 2 cells at a time.
 demo: $(STAMP)
 	$(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1 \
-	    optim.iterations=60 optim.lr=0.1 experiment_name=demo hydra/launcher=local
+	    optim.iterations=60 experiment_name=demo hydra/launcher=local
 	$(PY) -m ablation.report --experiment demo
 
 # Debian's chromium lets a test open the HTML report headless; CI installs it.
