@@ -36,15 +36,21 @@ N_FULL = 60_000
 LR = 0.01
 
 
-def best_time(fn, repeats: int, inner: int = 1) -> float:
-    """Best wall time of ``inner`` calls of ``fn`` over ``repeats`` tries, per call."""
-    fn()  # warm-up: buffers, lazy state, BLAS threads
-    best = float("inf")
+def best_times(fns: dict, repeats: int, inner: int = 1) -> dict:
+    """Best wall time per call of each function, over ``repeats`` rounds of ``inner`` calls.
+
+    The contenders take turns within each round, so a burst of load from another
+    process slows all of them alike instead of skewing one ratio.
+    """
+    for fn in fns.values():
+        fn()  # warm-up: buffers, lazy state, BLAS threads
+    best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - start) / inner)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - start) / inner)
     return best
 
 
@@ -135,13 +141,11 @@ def sklearn_step(X, y, dtype: str):
 
 
 # --------------------------------------------------------------------- gemm
-def gemm_rates(X: np.ndarray, repeats: int) -> tuple[float, float]:
+def gemm_calls(X: np.ndarray) -> dict:
+    """The (60000x784) @ (784x200) float32 product, into a fresh array and into ``out=``."""
     W = np.random.default_rng(0).standard_normal((784, 200), dtype=np.float32)
     out = np.empty((X.shape[0], 200), dtype=np.float32)
-    flops = 2.0 * X.shape[0] * 784 * 200
-    fresh = best_time(lambda: X @ W, repeats)
-    pre = best_time(lambda: np.matmul(X, W, out=out), repeats)
-    return flops / fresh / 1e9, flops / pre / 1e9
+    return {"gemm fresh": lambda: X @ W, "gemm out=": lambda: np.matmul(X, W, out=out)}
 
 
 def step_flops(n: int) -> float:
@@ -188,45 +192,55 @@ def main() -> None:
 
     print(f"scikit-learn {sklearn.__version__}")
 
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"note: 1-min load average {load:.2f}: if other processes still run, rates are low")
+
     header = f"{'dtype':8} {'batch':>6} {'ours':>12}" + "".join(
         f" {name:>12} {'ours/' + name:>14}" for name in peers
     )
     print("\nsamples/s for one training step (forward + backward + SGD update)")
     print(header)
-    full_step_seconds = None
     for dtype in ("float32", "float64"):
         for batch in (128, N_FULL):
             Xb, yb = X[:batch], y[:batch]
-            inner = 20 if batch == 128 else 1
-            reps = repeats
-            ours = best_time(ours_step(Xb, yb, dtype), reps, inner)
-            if dtype == "float32" and batch == N_FULL:
-                full_step_seconds = ours
-            row = f"{dtype:8} {batch:>6} {batch / ours:>12,.0f}"
-            for make in peers.values():
+            calls, failed = {"ours": ours_step(Xb, yb, dtype)}, {}
+            for name, make in peers.items():
                 try:
-                    peer = best_time(make(Xb, yb, dtype), reps, inner)
-                    row += f" {batch / peer:>12,.0f} {peer / ours:>14.2f}"
-                except Exception as err:
-                    row += f" {'failed':>12} {type(err).__name__:>14}"
+                    calls[name] = make(Xb, yb, dtype)
+                except Exception as err:  # report, keep benchmarking the others
+                    failed[name] = type(err).__name__
+            times = best_times(calls, repeats, inner=20 if batch == 128 else 1)
+            ours = times["ours"]
+            row = f"{dtype:8} {batch:>6} {batch / ours:>12,.0f}"
+            for name in peers:
+                if name in times:
+                    row += f" {batch / times[name]:>12,.0f} {times[name] / ours:>14.2f}"
+                else:
+                    row += f" {'failed':>12} {failed[name]:>14}"
             print(row, flush=True)
 
     net = MLP(SIZES, ACTS, init="kaiming", seed=0)
     opt = make_optimizer("sgd", lr=LR)
-    epoch = best_time(lambda: fit(net, opt, X, y, epochs=1, batch_size=128), min(repeats, 3))
+    epoch = best_times(
+        {"fit": lambda: fit(net, opt, X, y, epochs=1, batch_size=128)}, min(repeats, 3)
+    )["fit"]
     print(
         f"\nfit(), one epoch at batch 128 (shuffle + gather + steps + 2 evaluations): "
         f"{N_FULL / epoch:,.0f} samples/s ({epoch:.2f} s)"
     )
 
-    fresh, pre = gemm_rates(X, repeats)
-    effective = step_flops(N_FULL) / full_step_seconds / 1e9
+    calls = {**gemm_calls(X), "step": ours_step(X, y, "float32")}
+    times = best_times(calls, repeats)
+    gemm_flops = 2.0 * N_FULL * 784 * 200
+    fresh, pre = gemm_flops / times["gemm fresh"] / 1e9, gemm_flops / times["gemm out="] / 1e9
+    effective = step_flops(N_FULL) / times["step"] / 1e9
     print(
         f"float32 GEMM (60000x784)@(784x200): {fresh:.1f} GFLOP/s fresh, "
         f"{pre:.1f} GFLOP/s into a preallocated out="
     )
     print(
-        f"our full-batch float32 step: {full_step_seconds * 1e3:.1f} ms, "
+        f"our full-batch float32 step (timed alongside): {times['step'] * 1e3:.1f} ms, "
         f"{step_flops(N_FULL) / 1e9:.1f} GFLOP -> {effective:.1f} GFLOP/s effective, "
         f"{effective / pre:.0%} of the GEMM rate"
     )
