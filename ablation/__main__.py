@@ -1,15 +1,16 @@
 """``python -m ablation``: run one cell, or a grid with ``-m`` (Hydra multirun).
 
-    python -m ablation                                   # the paper's protocol, one cell
-    python -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k
-    python -m ablation -cn paper_table3                  # a named study from sweeps/
-    python -m ablation -m ... hydra/launcher=local       # cells in parallel, one per core
+python -m ablation                                   # the paper's protocol, one cell
+python -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k
+python -m ablation -cn paper_table3                  # a named study from sweeps/
+python -m ablation -m ... hydra/launcher=local       # cells in parallel, one per core
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -19,6 +20,10 @@ from omegaconf import DictConfig
 from ablation.config import package_dir, register_configs, user_errors
 
 register_configs()
+# conf/hydra/launcher/{ray,submitit_slurm}.yaml shadow the plugins' configs on purpose
+warnings.filterwarnings(
+    "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema"
+)
 
 SERIAL_LAUNCHERS = ("BasicLauncher",)
 
@@ -42,8 +47,8 @@ def _app(cfg: DictConfig) -> str:
     multirun = hc.mode == RunMode.MULTIRUN
     with user_errors():
         result = run_cell(
-        cfg,
-        overrides=list(hc.overrides.task),
+            cfg,
+            overrides=list(hc.overrides.task),
             parent_run_id=os.environ.get(tracking.PARENT_ENV) if multirun else None,
             progress=not multirun,
             raise_on_failure=not multirun,

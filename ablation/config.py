@@ -14,6 +14,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -103,7 +104,11 @@ class DataConfig:
             if not self.path:
                 raise ConfigError(
                     f"data={self.name} needs data.path (the "
-                    + ("folder with the four IDX files" if self.name == "mnist_idx" else "train.csv")
+                    + (
+                        "folder with the four IDX files"
+                        if self.name == "mnist_idx"
+                        else "train.csv"
+                    )
                     + "); e.g. data.path=/abs/path"
                 )
             if not Path(self.path).exists():
@@ -225,9 +230,17 @@ def user_errors() -> Iterator[None]:
         raise SystemExit(2) from None
 
 
+def path_safe(name: str) -> str:
+    """``name`` as one folder name: only [A-Za-z0-9._-], no leading dot, so never ``..``."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip(".")
+    return cleaned[:120] or "unnamed"
+
+
 def register_configs() -> None:
-    """Register the schema (``base_config``) and the ``depth_*`` resolvers of config.yaml."""
+    """Register the schema (``base_config``) and the resolvers of config.yaml."""
     ConfigStore.instance().store(name="base_config", node=Config)
+    # output folders are named after experiment_name: keep them inside outputs/ and multirun/
+    OmegaConf.register_new_resolver("path_safe", path_safe, replace=True)
     OmegaConf.register_new_resolver(
         "depth_hidden", lambda depth: list(_depth_entry(int(depth))[0]), replace=True
     )
@@ -314,9 +327,7 @@ def cell_label(cfg: Config) -> str:
     if cfg.data.name not in ("mnist", data):
         data = f"{cfg.data.name}:{data}"
     reg = cfg.reg.name if cfg.reg.name == "none" else f"l2({cfg.reg.l2:g})"
-    return (
-        f"init={cfg.init.name} reg={reg} data={data} depth={cfg.depth} optim={cfg.optim.name}"
-    )
+    return f"init={cfg.init.name} reg={reg} data={data} depth={cfg.depth} optim={cfg.optim.name}"
 
 
 def package_dir(name: str) -> Path:

@@ -70,12 +70,21 @@ def run_cell(
     cell = cell_label(spec)
     label = f"{cell} seed={spec.seed}"
     overrides_str = " ".join(overrides or []) or label
-    shown = overrides_str if overrides else label  # what the user typed names the cell best
+    # what the user typed names the cell best (minus where results go)
+    typed = [o for o in overrides or [] if not o.startswith(("tracking.", "experiment_name="))]
+    shown = " ".join(typed) if typed else label
 
     uri = tracking.resolve_uri(spec.tracking.uri)
+    sweep_host = os.environ.get(tracking.SWEEP_HOST_ENV)
+    if tracking.sqlite_path(uri) and sweep_host and sweep_host != tracking.HOST:
+        raise tracking.TrackingError(
+            f"this cell runs on {tracking.HOST}, but the sweep's store is an sqlite file on "
+            f"{sweep_host} ({uri}); start an MLflow server (README, Scaling out) and pass "
+            "tracking.uri=http://HOST:5000"
+        )
     client = tracking.client_for(uri)
     exp_id = tracking.ensure_experiment(client, uri, spec.experiment_name)
-    tracking.reap_stale(client, exp_id, tracking.runs_with_hash(client, exp_id, key, "RUNNING"))
+    tracking.reap_stale(client, exp_id)  # runs of killed processes, this cell's or not
     if not spec.rerun:
         done = tracking.runs_with_hash(client, exp_id, key, "FINISHED")
         if done:
@@ -92,14 +101,17 @@ def run_cell(
     if parent_run_id:
         tags[TAG_PARENT] = parent_run_id
     if spec.rerun:
-        run_id = tracking.start_run(client, exp_id, name=label, tags={tracking.TAG_HASH: key, **tags})
+        run_id = tracking.start_run(
+            client, exp_id, name=label, tags={tracking.TAG_HASH: key, **tags}
+        )
     else:
         run_id, owner = tracking.claim_cell(client, exp_id, key, name=label, tags=tags)
         if run_id is None:
             log.info(f"skip {shown}: run {owner.info.run_id} has it ({owner.info.status})")
             return CellResult("SKIPPED", owner.info.run_id, label)
-    tracking.log_params(client, run_id, {k: v for k, v in flatten(plain).items()
-                                         if not k.startswith("tracking.")})
+    tracking.log_params(
+        client, run_id, {k: v for k, v in flatten(plain).items() if not k.startswith("tracking.")}
+    )
 
     try:
         with threadpool_limits(limits=blas_threads):
@@ -116,7 +128,7 @@ def run_cell(
     except Exception as err:
         reason = _reason(err)
         tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
-        client.log_text(run_id, traceback.format_exc(), "error.txt")
+        tracking.retry(client.log_text, run_id, traceback.format_exc(), "error.txt")
         tracking.retry(client.set_terminated, run_id, status="FAILED")
         log.error(f"FAILED {shown}: {reason}  (run {run_id})")
         if raise_on_failure:
@@ -142,17 +154,25 @@ def _train(spec: Config, client, run_id: str, *, progress: bool) -> dict[str, fl
         path=spec.data.path,
         cache_dir=spec.data.cache_dir,
     )
-    tracking.set_tags(client, run_id, {
-        "ablation.data_checksum": data.checksum,
-        "ablation.data_source": data.source,
-    })
+    tracking.set_tags(
+        client,
+        run_id,
+        {
+            "ablation.data_checksum": data.checksum,
+            "ablation.data_source": data.source,
+        },
+    )
     sizes = [data.n_features, *spec.model.hidden, data.n_classes]
-    net = MLP(sizes, list(spec.model.activations), init=spec.init.name, seed=spec.seed,
-              dtype=spec.dtype)
-    opt_kwargs = {"momentum": {"momentum": spec.optim.momentum},
-                  "adam": {"beta1": spec.optim.beta1, "beta2": spec.optim.beta2}}
-    optimizer = make_optimizer(spec.optim.name, spec.optim.lr,
-                               **opt_kwargs.get(spec.optim.name, {}))
+    net = MLP(
+        sizes, list(spec.model.activations), init=spec.init.name, seed=spec.seed, dtype=spec.dtype
+    )
+    opt_kwargs = {
+        "momentum": {"momentum": spec.optim.momentum},
+        "adam": {"beta1": spec.optim.beta1, "beta2": spec.optim.beta2},
+    }
+    optimizer = make_optimizer(
+        spec.optim.name, spec.optim.lr, **opt_kwargs.get(spec.optim.name, {})
+    )
     buffer = tracking.MetricBuffer(client, run_id)
     bar = _progress_bar(spec, len(data.y_train)) if progress else None
     last: dict = {}
@@ -203,8 +223,14 @@ def _train(spec: Config, client, run_id: str, *, progress: bool) -> dict[str, fl
         (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(spec)))
         net.save(out / "weights.npz")
         header = "true\\pred," + ",".join(str(k) for k in range(data.n_classes))
-        np.savetxt(out / "confusion_matrix.csv", confusion, fmt="%d", delimiter=",",
-                   header=header, comments="")
+        np.savetxt(
+            out / "confusion_matrix.csv",
+            confusion,
+            fmt="%d",
+            delimiter=",",
+            header=header,
+            comments="",
+        )
         _plot_confusion(confusion, out / "confusion_matrix.png", title=f"{cell_label(spec)}")
         _plot_curves(client, run_id, out / "learning_curve.png", title=cell_label(spec))
         tracking.retry(client.log_artifacts, run_id, str(out))
@@ -251,8 +277,13 @@ def _plot_confusion(confusion: np.ndarray, path: Path, title: str) -> None:
     for (i, j), count in np.ndenumerate(confusion):
         color = "white" if count > confusion.max() / 2 else "black"
         ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
-    ax.set(xlabel="predicted digit", ylabel="true digit", title=title,
-           xticks=range(len(confusion)), yticks=range(len(confusion)))
+    ax.set(
+        xlabel="predicted digit",
+        ylabel="true digit",
+        title=title,
+        xticks=range(len(confusion)),
+        yticks=range(len(confusion)),
+    )
     ax.title.set_fontsize(8)
     fig.colorbar(image, ax=ax, label="test images")
     fig.tight_layout()
@@ -273,8 +304,7 @@ def _plot_curves(client, run_id: str, path: Path, title: str) -> None:
             if history:
                 history = sorted(history, key=lambda m: m.step)
                 scale = 100 if name == "acc" else 1
-                ax.plot([m.step for m in history], [m.value * scale for m in history],
-                        label=split)
+                ax.plot([m.step for m in history], [m.value * scale for m in history], label=split)
     ax_loss.set(xlabel="step", ylabel="cross-entropy loss", title="loss")
     ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):

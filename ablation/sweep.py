@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, read_write
+from omegaconf import DictConfig, read_write
 
 from ablation import tracking
 from ablation.config import (
@@ -129,8 +130,13 @@ class SweepCallback(Callback):
         self.exp_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        with user_errors():
-            self._start(config)
+        try:
+            with user_errors():
+                self._start(config)
+        except Exception as err:  # Hydra would only warn, then run every cell without a parent
+            reason = f"{type(err).__name__}: {err}".splitlines()[0]
+            print(f"error: cannot start the sweep: {reason}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
 
     def _start(self, config: DictConfig) -> None:
         FAILED_CELLS.clear()
@@ -180,10 +186,18 @@ class SweepCallback(Callback):
             tracking.SWEEP_TODO_ENV: str(len(todo)),
             tracking.SWEEP_T0_ENV: f"{time.time():.3f}",
         }
+        job_env = {
+            **env,
+            # The parent's store, for cells whose tracking.uri is null: a cell on a Ray or
+            # Slurm worker has another working directory and not this environment.
+            "MLFLOW_TRACKING_URI": self.uri,
+            tracking.SWEEP_HOST_ENV: tracking.HOST,
+        }
         hydra_overrides = config.hydra.overrides.hydra
         with read_write(hydra_overrides):
-            for key, value in env.items():
-                hydra_overrides.append(f"++hydra.job.env_set.{key}={value}")
+            for key, value in job_env.items():
+                # quoted: a ',' in a path would make a sweep, an '=' would not parse
+                hydra_overrides.append(f"++hydra.job.env_set.{key}={tracking.quote(value)}")
         os.environ.update(env)
 
         if reaped:
@@ -199,9 +213,7 @@ class SweepCallback(Callback):
         if self.parent_id is None:
             return
         client = tracking.client_for(self.uri)
-        children = tracking.search(
-            client, self.exp_id, f"tags.`{TAG_PARENT}` = '{self.parent_id}'"
-        )
+        children = tracking.search(client, self.exp_id, f"tags.`{TAG_PARENT}` = '{self.parent_id}'")
         failed = [r for r in children if r.info.status in ("FAILED", "KILLED")]
         lines = [
             f"{r.data.tags.get(TAG_OVERRIDES, r.data.tags.get(TAG_CELL, r.info.run_id))}"
@@ -219,7 +231,9 @@ class SweepCallback(Callback):
             },
         )
         if lines:
-            client.log_text(self.parent_id, "\n".join(lines) + "\n", "failed_cells.txt")
+            tracking.retry(
+                client.log_text, self.parent_id, "\n".join(lines) + "\n", "failed_cells.txt"
+            )
         tracking.retry(
             client.set_terminated, self.parent_id, status="FAILED" if failed else "FINISHED"
         )
@@ -228,4 +242,3 @@ class SweepCallback(Callback):
             f"sweep done: {finished} cell(s) trained in this sweep, {len(failed)} failed"
             + "".join(f"\n  FAILED {line}" for line in lines)
         )
-

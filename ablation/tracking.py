@@ -37,6 +37,7 @@ PARENT_ENV = "ABLATION_PARENT_RUN_ID"
 SWEEP_TOTAL_ENV = "ABLATION_SWEEP_TOTAL"
 SWEEP_TODO_ENV = "ABLATION_SWEEP_TODO"
 SWEEP_T0_ENV = "ABLATION_SWEEP_T0"
+SWEEP_HOST_ENV = "ABLATION_SWEEP_HOST"
 
 TAG_ROLE = "ablation.role"
 TAG_HASH = "ablation.config_hash"
@@ -46,6 +47,7 @@ TAG_FAILURE = "ablation.failure"
 TAG_OVERRIDES = "ablation.overrides"
 TAG_HOST = "ablation.host"
 TAG_PID = "ablation.pid"
+TAG_PID_START = "ablation.pid_start"
 TAG_PARENT = "mlflow.parentRunId"
 
 MAX_PARAM_LEN = 6000
@@ -75,13 +77,23 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def artifact_root(uri: str) -> str | None:
-    """Artifacts of an sqlite store go beside it (``mlruns/artifacts``); a server decides its own."""
+    """Artifacts of an sqlite store go beside it (``mlruns/artifacts``); a server decides."""
     db = sqlite_path(uri)
     return (db.parent / "artifacts").as_uri() if db else None
 
 
+#: Tracking URI schemes MLflow has a store for (``postgresql+psycopg2`` counts as postgresql).
+STORE_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
+
+
 def check_store(uri: str, *, timeout: float = 5.0) -> None:
     """Fail early, with a useful message, on a store we cannot write to or reach."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0]
+    if scheme not in STORE_SCHEMES:
+        raise TrackingError(
+            f"tracking.uri={uri!r} has an unknown scheme {scheme!r}; use "
+            "sqlite:////abs/path/mlflow.db, a folder, or http://host:port of an MLflow server"
+        )
     db = sqlite_path(uri)
     if db is not None:
         try:
@@ -144,13 +156,36 @@ def retry(fn: Callable[..., T], *args: Any, attempts: int = 8, **kwargs: Any) ->
 # -- experiments and runs -------------------------------------------------------------------
 
 
+def _create_sqlite_store(db: Path) -> None:
+    """Build a new sqlite store in a temporary file, then rename it into place.
+
+    MLflow creates its schema in many steps; a process killed half-way would leave a
+    store that no later start can open ("index ... already exists"). Call under the lock.
+    """
+    for leftover in db.parent.glob(f".{db.name}.*.tmp*"):  # from a creator that was killed
+        leftover.unlink(missing_ok=True)
+    if db.exists():
+        return
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    retry(MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments, max_results=1)
+    os.replace(tmp, db)
+
+
 @functools.cache
 def client_for(uri: str) -> MlflowClient:
     """One client per URI and process, created under the store lock."""
     check_store(uri)
     with store_lock(uri):
-        client = MlflowClient(tracking_uri=uri)
-        retry(client.search_experiments, max_results=1)  # creates/migrates the schema once
+        db = sqlite_path(uri)
+        try:
+            if db is not None:
+                _create_sqlite_store(db)
+            client = MlflowClient(tracking_uri=uri)
+            retry(client.search_experiments, max_results=1)  # creates/migrates the schema once
+        except Exception as err:  # a damaged file, a server error: one line, not a traceback
+            raise TrackingError(
+                f"cannot open the tracking store {uri}: {str(err).splitlines()[0]}"
+            ) from None
     return client
 
 
@@ -165,7 +200,7 @@ def ensure_experiment(client: MlflowClient, uri: str, name: str) -> str:
         return exp.experiment_id
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -188,9 +223,9 @@ def search(client: MlflowClient, exp_id: str, filter_string: str) -> list:
 
 
 def runs_with_hash(client: MlflowClient, exp_id: str, config_hash: str, status: str | None = None):
-    query = f"tags.`{TAG_HASH}` = {_quote(config_hash)}"
+    query = f"tags.`{TAG_HASH}` = {quote(config_hash)}"
     if status:
-        query += f" and attributes.status = {_quote(status)}"
+        query += f" and attributes.status = {quote(status)}"
     return search(client, exp_id, query)
 
 
@@ -214,15 +249,32 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, from /proc); '' if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the command name
+
+
 def is_stale(run) -> bool:
-    """A RUNNING run started on this host by a process that no longer exists."""
+    """A RUNNING run started on this host by a process that no longer exists.
+
+    A live process with the run's pid but another start time is a different process
+    that reused the pid: the run's own process is gone.
+    """
     tags = run.data.tags
     if run.info.status != "RUNNING" or tags.get(TAG_HOST) != HOST:
         return False
     try:
-        return not _pid_alive(int(tags.get(TAG_PID, "")))
+        pid = int(tags.get(TAG_PID, ""))
     except ValueError:
         return False
+    if not _pid_alive(pid):
+        return True
+    started = tags.get(TAG_PID_START)
+    return bool(started) and _process_start(pid) not in ("", started)
 
 
 def reap_stale(client: MlflowClient, exp_id: str, runs=None) -> list[str]:
@@ -239,7 +291,10 @@ def reap_stale(client: MlflowClient, exp_id: str, runs=None) -> list[str]:
 
 
 def start_run(client: MlflowClient, exp_id: str, *, name: str, tags: dict[str, str]) -> str:
-    tags = {TAG_HOST: HOST, TAG_PID: str(os.getpid()), **tags}
+    pid = os.getpid()
+    tags = {TAG_HOST: HOST, TAG_PID: str(pid), TAG_PID_START: _process_start(pid), **tags}
+    if not tags[TAG_PID_START]:  # no /proc here: the pid alone identifies the process
+        del tags[TAG_PID_START]
     run = retry(client.create_run, exp_id, tags=tags, run_name=name)
     return run.info.run_id
 
@@ -263,6 +318,7 @@ def claim_cell(
     owner = rivals[0] if rivals else None
     if owner is None or owner.info.run_id == run_id:
         return run_id, None
+    retry(client.set_terminated, run_id, status="KILLED")  # not left RUNNING, even deleted
     retry(client.delete_run, run_id)
     return None, owner
 

@@ -27,8 +27,14 @@ def workdir(tmp_path, data_cache, monkeypatch) -> Path:
     return tmp_path
 
 
-def cli(*args: str, cwd: Path, module: str = "ablation", timeout: float = 600, env=None,
-        python: str = sys.executable) -> subprocess.CompletedProcess:
+def cli(
+    *args: str,
+    cwd: Path,
+    module: str = "ablation",
+    timeout: float = 600,
+    env=None,
+    python: str = sys.executable,
+) -> subprocess.CompletedProcess:
     """Run ``python -m <module> args`` as a user would, in ``cwd``."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(

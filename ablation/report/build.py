@@ -236,6 +236,9 @@ def _prediction_figures(doc, ctx, client, row, tmp: Path) -> list[Path]:
         return []
     run_id = row["run_ids"][0]
     params = ctx.runs.set_index("run_id").loc[run_id, "params"]
+    # a folder named by the store is never written to: the test set is cached where the
+    # user's own settings say (ABLATION_CACHE_DIR or the user cache), not in data.cache_dir
+    params = {k: v for k, v in params.items() if k != "data.cache_dir"}
     seed = params.get("seed", "?")
     doc.add(Heading("ROC and precision-recall curves", 3))
     weights = store.download_artifact(client, run_id, "weights.npz", tmp / f"w-{run_id}")

@@ -1,6 +1,6 @@
 """Hydra search-path plugin: makes the named studies in ``sweeps/`` loadable by name.
 
-    python -m ablation -cn paper_table3
+python -m ablation -cn paper_table3
 """
 
 from hydra.core.config_search_path import ConfigSearchPath

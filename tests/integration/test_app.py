@@ -19,8 +19,12 @@ def children(workdir, experiment="ablation", status=None):
     client = MlflowClient(store_uri(workdir))
     exp = client.get_experiment_by_name(experiment)
     assert exp is not None, f"experiment {experiment} not in store"
-    runs = client.search_runs([exp.experiment_id], "tags.`ablation.role` = 'cell'",
-                              run_view_type=ViewType.ACTIVE_ONLY, max_results=1000)
+    runs = client.search_runs(
+        [exp.experiment_id],
+        "tags.`ablation.role` = 'cell'",
+        run_view_type=ViewType.ACTIVE_ONLY,
+        max_results=1000,
+    )
     return [r for r in runs if status is None or r.info.status == status]
 
 
@@ -53,17 +57,31 @@ def test_paper_grid_creates_eight_finished_children_with_everything(workdir):
         cells.add((params["init.name"], params["reg.name"], params["data.n_train"]))
         assert params["model.hidden"] == "[200, 20]"
         assert params["optim.name"] == "gd" and params["optim.iterations"] == "2"
-        for key in ("train/loss", "train/acc", "test/acc", "test/loss", "test/recall_5",
-                    "test/precision_8", "time/fit_s", "time/total_s"):
+        for key in (
+            "train/loss",
+            "train/acc",
+            "test/acc",
+            "test/loss",
+            "test/recall_5",
+            "test/precision_8",
+            "time/fit_s",
+            "time/total_s",
+        ):
             assert key in metrics, key
         assert 0.0 <= metrics["test/acc"] <= 1.0
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
         assert steps == [0, 1, 2]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"config.yaml", "confusion_matrix.csv", "confusion_matrix.png",
-                "learning_curve.png", "weights.npz"} <= artifacts
-    assert cells == {(i, r, n) for i in ("random", "kaiming") for r in ("none", "l2")
-                     for n in ("42000", "60000")}
+        assert {
+            "config.yaml",
+            "confusion_matrix.csv",
+            "confusion_matrix.png",
+            "learning_curve.png",
+            "weights.npz",
+        } <= artifacts
+    assert cells == {
+        (i, r, n) for i in ("random", "kaiming") for r in ("none", "l2") for n in ("42000", "60000")
+    }
 
 
 def test_resume_skips_finished_and_completes_deleted(workdir):
@@ -103,10 +121,20 @@ def test_rerun_true_trains_again(workdir):
 def test_two_sweeps_into_one_fresh_store_at_once(workdir):
     base = [sys.executable, "-m", "ablation", "-m", "data=digits", *FAST]
     procs = [
-        subprocess.Popen([*base, "init=random,kaiming", "experiment_name=one"], cwd=workdir,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-        subprocess.Popen([*base, "init=random,kaiming,xavier", "experiment_name=two"],
-                         cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        subprocess.Popen(
+            [*base, "init=random,kaiming", "experiment_name=one"],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
+        subprocess.Popen(
+            [*base, "init=random,kaiming,xavier", "experiment_name=two"],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ),
     ]
     outs = [p.communicate(timeout=600) for p in procs]
     for proc, (_out, err) in zip(procs, outs, strict=True):
@@ -116,10 +144,21 @@ def test_two_sweeps_into_one_fresh_store_at_once(workdir):
 
 
 def test_overlapping_sweeps_train_each_cell_once(workdir):
-    base = [sys.executable, "-m", "ablation", "-m", "data=digits", "init=random,kaiming,xavier",
-            "optim.iterations=20"]
-    procs = [subprocess.Popen(base, cwd=workdir, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    base = [
+        sys.executable,
+        "-m",
+        "ablation",
+        "-m",
+        "data=digits",
+        "init=random,kaiming,xavier",
+        "optim.iterations=20",
+    ]
+    procs = [
+        subprocess.Popen(
+            base, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
     for proc, (_out, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err[-3000:]
@@ -153,8 +192,15 @@ def test_invalid_input_exits_nonzero_and_creates_no_run(workdir, args, message):
 
 
 def test_failing_cell_is_marked_failed_and_sweep_goes_on(workdir):
-    result = cli("-m", "data=digits", "init=random", "optim.lr=0.01,1e4",
-                 "optim.iterations=30", "optim.eval_every=1", cwd=workdir)
+    result = cli(
+        "-m",
+        "data=digits",
+        "init=random",
+        "optim.lr=0.01,1e4",
+        "optim.iterations=30",
+        "optim.eval_every=1",
+        cwd=workdir,
+    )
     assert result.returncode == 1
     assert "FAILED" in result.stdout and "optim.lr=10000.0" in result.stdout
     runs = children(workdir)

@@ -1,0 +1,185 @@
+"""Kill and resume: SIGKILL a real sweep's process group at several moments, rerun the same
+command each time, and check that the store ends complete: one FINISHED run per cell,
+nothing FINISHED with missing metrics or artifacts, nothing left RUNNING."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from ablation import tracking
+from tests.conftest import cli
+from tests.reliability.support import (
+    TEST_ENV,
+    Proc,
+    active,
+    assert_store_consistent,
+    by_status,
+    cell_runs,
+    client,
+    db_path,
+    runs,
+    started,
+)
+
+# 6 cells of about a second each: long enough to be caught mid-cell, short enough for CI
+GRID = [
+    "-m",
+    "data=digits",
+    "init=random,kaiming,xavier",
+    "seed=0,1",
+    "optim.iterations=500",
+    "optim.eval_every=50",
+]
+N_CELLS = 6
+
+
+def _live_cells(workdir, status):
+    return by_status(active(cell_runs(workdir)), status)
+
+
+def _after(seconds: float, condition):
+    """A predicate that holds ``seconds`` after ``condition`` first held."""
+    since: list[float] = []
+
+    def ready(proc: Proc) -> bool:
+        if not since and condition(proc):
+            since.append(time.monotonic())
+        return bool(since) and time.monotonic() - since[0] >= seconds
+
+    return ready
+
+
+def _kill_when(workdir, moment: str, ready, then=None) -> list:
+    """Start the sweep, SIGKILL its process group once ``ready(proc)`` (and then ``then(proc)``).
+
+    Returns the cell runs left RUNNING.
+    """
+    with started(GRID, cwd=workdir) as (proc,):
+        proc.wait_until(lambda: ready(proc), moment)
+        if then is not None:
+            proc.wait_until(lambda: then(proc), moment)
+        proc.kill_group()
+        assert not proc.group_members(settle=10), f"processes survived the kill {moment}"
+    return _live_cells(workdir, "RUNNING")
+
+
+@pytest.mark.slow
+def test_sigkill_at_four_moments_then_rerun_trains_every_cell_exactly_once(workdir):
+    # 1. a fresh store, killed while MLflow builds its schema: the store must not be left
+    #    half-built (MLflow could never open it again)
+    def mid_transaction(p):
+        folder = db_path(workdir).parent
+        return folder.is_dir() and any(f.name.endswith("-journal") for f in folder.iterdir())
+
+    left = _kill_when(
+        workdir,
+        "while the store is created",
+        _after(0.3, lambda p: "Creating initial MLflow database tables" in p.output),
+        then=mid_transaction,
+    )
+    assert left == [] and not runs(workdir, role="sweep")
+
+    # 2. before the first cell ends
+    left = _kill_when(
+        workdir,
+        "while the first cell runs",
+        lambda p: bool(_live_cells(workdir, "RUNNING")),
+    )
+    assert len(left) == 1 and not _live_cells(workdir, "FINISHED")
+    killed = {left[0].info.run_id}
+
+    # 3. in the middle: three cells done, the fourth training for a moment already
+    def mid_cell(p):
+        if len(_live_cells(workdir, "FINISHED")) < 3:
+            return False
+        now_ms = time.time() * 1000
+        return any(now_ms - r.info.start_time > 500 for r in _live_cells(workdir, "RUNNING"))
+
+    left = _kill_when(workdir, "in the middle of the sweep", mid_cell)
+    assert len(left) == 1 and len(_live_cells(workdir, "FINISHED")) == 3
+    # the run killed before was reaped when this sweep started, not left RUNNING
+    status = {r.info.run_id: r for r in cell_runs(workdir)}
+    for run_id in killed:
+        assert status[run_id].info.status == "KILLED"
+        assert status[run_id].data.tags[tracking.TAG_FAILURE] == "killed: its process died"
+    killed.add(left[0].info.run_id)
+
+    # 4. during the last cell, after training, while its figures and artifacts are written
+    def last_cell_writing(p):
+        if len(_live_cells(workdir, "FINISHED")) < N_CELLS - 1:
+            return False
+        return any("time/fit_s" in r.data.metrics for r in _live_cells(workdir, "RUNNING"))
+
+    left = _kill_when(workdir, "while the last cell writes its artifacts", last_cell_writing)
+    assert len(left) == 1 and "time/fit_s" in left[0].data.metrics
+    assert len(_live_cells(workdir, "FINISHED")) == N_CELLS - 1
+    killed.add(left[0].info.run_id)
+
+    # the same command once more: only the killed cell is trained, the store ends complete
+    final = cli(*GRID, cwd=workdir, env=TEST_ENV)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert f"{N_CELLS - 1} already FINISHED, 1 to run" in final.stdout
+    assert "marked 2 run(s) of dead processes KILLED" in final.stdout  # the cell and its sweep
+    assert_store_consistent(workdir, N_CELLS)
+    status = {r.info.run_id: r.info.status for r in cell_runs(workdir)}
+    assert {status[run_id] for run_id in killed} == {"KILLED"}
+
+    sweeps = sorted(runs(workdir, role="sweep"), key=lambda r: r.info.start_time)
+    assert [r.info.status for r in sweeps] == ["KILLED"] * 3 + ["FINISHED"]
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_parallel_sweep_kills_its_workers_and_resumes(workdir):
+    grid = [
+        *GRID[:2],
+        "init=random,kaiming",
+        *GRID[3:],
+        "hydra/launcher=local",
+        "hydra.launcher.n_jobs=2",
+    ]
+    with started(grid, cwd=workdir) as (proc,):
+        # both workers inside a cell
+        proc.wait_until(lambda: len(_live_cells(workdir, "RUNNING")) == 2, "two cells running")
+        members = proc.group_members()
+        assert len(members) >= 3, "expected the sweep and its two workers in one group"
+        proc.kill_group()
+        assert not proc.group_members(settle=10)
+    left = _live_cells(workdir, "RUNNING")
+    assert len(left) == 2
+
+    final = cli(*grid, cwd=workdir, env=TEST_ENV)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert_store_consistent(workdir, n_cells=4)
+    status = {r.info.run_id: r.info.status for r in cell_runs(workdir)}
+    assert {status[r.info.run_id] for r in left} == {"KILLED"}
+
+
+@pytest.mark.slow
+def test_running_run_whose_pid_was_reused_is_reaped_not_waited_for(workdir):
+    """A run's process died and another process got its pid: the cell must not stay blocked."""
+    args = ["data=digits", "optim.iterations=5"]
+    first = cli(*args, cwd=workdir, env=TEST_ENV)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (done,) = cell_runs(workdir)
+    c = client(workdir)
+    c.delete_run(done.info.run_id)
+    # a RUNNING run of that cell, "owned" by a live process (this one) that started at
+    # another time than the process recorded: the pid was reused
+    ghost = c.create_run(
+        done.info.experiment_id,
+        tags={
+            **{k: v for k, v in done.data.tags.items() if not k.startswith("mlflow.")},
+            tracking.TAG_HOST: tracking.HOST,
+            tracking.TAG_PID: str(os.getpid()),
+            tracking.TAG_PID_START: "1",
+        },
+    ).info.run_id
+
+    again = cli(*args, cwd=workdir, env=TEST_ENV)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "skip" not in again.stdout
+    assert c.get_run(ghost).info.status == "KILLED"
+    assert len(_live_cells(workdir, "FINISHED")) == 1
