@@ -4,7 +4,7 @@ The Ray test starts its own Ray head and ``mlflow server`` on 127.0.0.1 (free po
 dirs), runs a grid with ``hydra/launcher=ray`` and ``tracking.uri=http://...``, checks the
 runs through the MLflow client against the server, and stops both services, even on failure.
 The composition tests run the commands of the README's "Scaling out" section verbatim
-(``docs/scaling.md`` until it is merged into the README) with ``--cfg``.
+ with ``--cfg``.
 """
 
 from __future__ import annotations
