@@ -51,9 +51,11 @@ def _app(cfg: DictConfig) -> str:
             overrides=list(hc.overrides.task),
             parent_run_id=os.environ.get(tracking.PARENT_ENV) if multirun else None,
             progress=not multirun,
-            raise_on_failure=not multirun,
+            raise_on_failure=False,
             blas_threads=_blas_threads(),
         )
+    if result.status == "FAILED" and not multirun:
+        raise SystemExit(1)  # the reason is logged and on the run; no traceback needed
     return result.status
 
 
