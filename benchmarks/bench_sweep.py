@@ -119,7 +119,7 @@ def sweep_runs(uri: str, experiment: str) -> list:
 
 def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list) -> None:
     walls, seq_runs = {}, []
-    modes = {"sequential": [], "parallel": ["hydra/launcher=local"]}
+    modes = {"sequential": ["hydra/launcher=basic"], "parallel": ["hydra/launcher=local"]}
     for mode, extra in modes.items():
         store = work / mode
         store.mkdir()
