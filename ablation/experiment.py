@@ -222,10 +222,11 @@ def _train(spec: Config, client, run_id: str, *, progress: bool) -> dict[str, fl
         out = Path(tmp)
         (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(spec)))
         net.save(out / "weights.npz")
+        labelled = np.column_stack([np.arange(data.n_classes), confusion])
         header = "true\\pred," + ",".join(str(k) for k in range(data.n_classes))
         np.savetxt(
             out / "confusion_matrix.csv",
-            confusion,
+            labelled,
             fmt="%d",
             delimiter=",",
             header=header,

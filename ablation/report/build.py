@@ -68,14 +68,14 @@ def _cell_labels(cells: pd.DataFrame, vary: list[str]) -> pd.DataFrame:
 
 
 def _read_confusion(path: Path) -> np.ndarray | None:
+    """Counts from ``confusion_matrix.csv`` (a header row; a true-label column is optional)."""
     try:
-        frame = pd.read_csv(path)
-    except Exception:  # unreadable artifact: skip it
+        values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except (OSError, ValueError):  # unreadable artifact: skip it
         return None
-    if frame.shape[1] == frame.shape[0] + 1:  # first column holds the true-label index
-        frame = frame.iloc[:, 1:]
-    values = frame.to_numpy(dtype=float)
-    return values if values.shape[0] == values.shape[1] else None
+    if values.shape[1] == values.shape[0] + 1:  # first column holds the true label
+        values = values[:, 1:]
+    return values if values.shape[0] == values.shape[1] > 1 else None
 
 
 def _summed_confusion(client, run_ids: list[str], tmp: Path) -> tuple[np.ndarray | None, int]:
