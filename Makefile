@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # The paper's 2x2x2 grid (init x reg x data) over 2 seeds, short training, 2 cells at a time.
 demo: $(STAMP)
 	$(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1 \
-	    optim.iterations=60 experiment_name=demo hydra/launcher=local
+	    optim.iterations=60 experiment_name=demo
 	$(PY) -m ablation.report --experiment demo
 
 # Debian's chromium lets a test open the HTML report headless; CI installs it.
