@@ -15,13 +15,19 @@ def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.Dat
 
     ``runs`` must hold one row per run (after de-duplication) with factor columns; ``vary``
     are the factors that define a cell. When several cells match a row (because some
-    other factor varies too) the best one by mean test accuracy is reported.
+    other factor varies too), the cells with the paper's own ``setting`` are kept if there
+    are any, and of what is left the best one by mean test accuracy is reported.
     """
     rows = []
     for ref in reference.rows:
         mask = pd.Series(True, index=runs.index)
         for factor, level in ref.factors.items():
             mask &= runs[factor].eq(level) if factor in runs else False
+        for factor, level in reference.setting.items():
+            if factor in runs and factor not in ref.factors:
+                narrowed = mask & runs[factor].astype(str).eq(level)
+                if narrowed.any():
+                    mask = narrowed
         matched = runs[mask]
         fin = matched[matched["status"] == "FINISHED"]
         row = {

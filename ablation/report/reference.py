@@ -29,6 +29,9 @@ class Reference:
     protocol: dict = field(default_factory=dict)
     hardest_digits: list[int] = field(default_factory=list)
     hardest_digits_note: str = ""
+    #: the paper's own setting of factors its rows do not name (e.g. depth, optimiser):
+    #: preferred when a study varies those too
+    setting: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"Reference({self.key!r}, {len(self.rows)} rows)"
@@ -67,4 +70,5 @@ def load_reference(key: str) -> Reference:
         protocol=raw.get("protocol", {}),
         hardest_digits=[int(d) for d in raw.get("hardest_digits", [])],
         hardest_digits_note=raw.get("hardest_digits_note", ""),
+        setting={k: str(v) for k, v in raw.get("setting", {}).items()},
     )
