@@ -124,7 +124,11 @@ def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list)
         store = work / mode
         store.mkdir()
         uri = f"sqlite:///{store / 'mlflow.db'}"
-        how = f"{cores} workers, 1 BLAS thread each" if extra else f"1 process, {blas} BLAS threads"
+        how = (
+            f"{cores} workers, 1 BLAS thread each"
+            if mode == "parallel"
+            else f"1 process, {blas} BLAS threads"
+        )
         print(f"  {mode} ({how}) ...", flush=True)
         args = ["-m", "ablation", "-m", *grid, f"experiment_name=bench_{mode}"]
         args += [f"tracking.uri={uri}", f"hydra.sweep.dir={store / 'multirun'}", *extra]
