@@ -259,7 +259,7 @@ def test_ray_sweep_reports_failed_cells(services, workdir):
 
 def readme_command(launcher: str) -> list[str]:
     """The ``python -m ablation ... hydra/launcher=<launcher>`` command of "Scaling out"."""
-    for doc in (REPO / "README.md", REPO / "docs" / "scaling.md"):
+    for doc in (REPO / "README.md",):
         if not doc.exists():
             continue
         text = doc.read_text().replace("\\\n", " ")
