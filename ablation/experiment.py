@@ -20,7 +20,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from threadpoolctl import threadpool_limits
 
-from ablation import tracking
+from ablation import plots, tracking
 from ablation.config import (
     Config,
     cell_hash,
@@ -232,8 +232,8 @@ def _train(spec: Config, client, run_id: str, *, progress: bool) -> dict[str, fl
             header=header,
             comments="",
         )
-        _plot_confusion(confusion, out / "confusion_matrix.png", title=f"{cell_label(spec)}")
-        _plot_curves(client, run_id, out / "learning_curve.png", title=cell_label(spec))
+        plots.confusion_png(confusion, out / "confusion_matrix.png", title=cell_label(spec))
+        plots.learning_curve_png(client, run_id, out / "learning_curve.png", title=cell_label(spec))
         tracking.retry(client.log_artifacts, run_id, str(out))
     return {**last, **extra}
 
@@ -265,56 +265,6 @@ def _progress_bar(spec: Config, n_train: int):
         total = spec.optim.epochs * -(-n_train // spec.optim.batch_size)
         unit = "batch"
     return tqdm(total=total, unit=unit, desc=cell_label(spec), leave=True, dynamic_ncols=True)
-
-
-def _plot_confusion(confusion: np.ndarray, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4.8))
-    image = ax.imshow(confusion, cmap="Blues")
-    for (i, j), count in np.ndenumerate(confusion):
-        color = "white" if count > confusion.max() / 2 else "black"
-        ax.text(j, i, str(count), ha="center", va="center", fontsize=7, color=color)
-    ax.set(
-        xlabel="predicted digit",
-        ylabel="true digit",
-        title=title,
-        xticks=range(len(confusion)),
-        yticks=range(len(confusion)),
-    )
-    ax.title.set_fontsize(8)
-    fig.colorbar(image, ax=ax, label="test images")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _plot_curves(client, run_id: str, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for split in ("train", "val", "test"):
-        for ax, name in ((ax_loss, "loss"), (ax_acc, "acc")):
-            history = tracking.retry(client.get_metric_history, run_id, f"{split}/{name}")
-            if history:
-                history = sorted(history, key=lambda m: m.step)
-                scale = 100 if name == "acc" else 1
-                ax.plot([m.step for m in history], [m.value * scale for m in history], label=split)
-    ax_loss.set(xlabel="step", ylabel="cross-entropy loss", title="loss")
-    ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _report_done(client, exp_id: str, label: str, metrics: dict, parent_run_id: str | None):
