@@ -5,6 +5,8 @@ Layers (see DESIGN.md):
     ablation.data      datasets (packaged MNIST, IDX, Kaggle CSV, sklearn digits)
     ablation.config    structured config schema registered with Hydra
     ablation.experiment  one grid cell: data -> train -> metrics -> tracking
+    ablation.sweep     Hydra callback around a multirun: validate, parent run, summary
+    ablation.plots     the per-run figures (confusion matrix, learning curves)
     ablation.tracking  MLflow store, parent/child runs, resume by config hash
     ablation.report    comparison tables, statistics and figures from the store
 """
