@@ -84,7 +84,7 @@ def _workers(master: DictConfig) -> int:
     n_jobs = master.hydra.launcher.get("n_jobs")
     if n_jobs is None:
         return 1
-    return os.cpu_count() or 1 if int(n_jobs) < 0 else int(n_jobs)
+    return (os.cpu_count() or 1) if int(n_jobs) < 0 else int(n_jobs)
 
 
 def _gemm_gflops() -> float:
