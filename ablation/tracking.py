@@ -204,15 +204,17 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def search(client: MlflowClient, exp_id: str, filter_string: str) -> list:
-    """All active runs of an experiment matching ``filter_string`` (every page)."""
+def search(
+    client: MlflowClient, exp_id: str, filter_string: str, view: int = ViewType.ACTIVE_ONLY
+) -> list:
+    """All runs of an experiment matching ``filter_string`` (every page; active by default)."""
     runs, token = [], None
     while True:
         page = retry(
             client.search_runs,
             [exp_id],
             filter_string=filter_string,
-            run_view_type=ViewType.ACTIVE_ONLY,
+            run_view_type=view,
             max_results=1000,
             page_token=token,
         )

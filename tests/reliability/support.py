@@ -163,20 +163,7 @@ def runs(workdir: Path, experiment: str = "ablation", role: str | None = None) -
     if exp is None:
         return []
     query = f"tags.`{tracking.TAG_ROLE}` = '{role}'" if role else ""
-    found, token = [], None
-    while True:
-        page = tracking.retry(
-            c.search_runs,
-            [exp.experiment_id],
-            filter_string=query,
-            run_view_type=ViewType.ALL,
-            max_results=1000,
-            page_token=token,
-        )
-        found.extend(page)
-        token = page.token
-        if not token:
-            return found
+    return tracking.search(c, exp.experiment_id, query, view=ViewType.ALL)
 
 
 def cell_runs(workdir: Path, experiment: str = "ablation") -> list:
