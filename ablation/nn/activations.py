@@ -1,25 +1,25 @@
 """Hidden-layer activations, looked up by name in ``ACTIVATIONS``.
 
-Each activation is a pair of in-place functions working on whole batches:
+Each activation is one in-place function working on whole batches:
 
-``forward(z, scratch=None)``
-    overwrite the pre-activation ``z`` with ``f(z)`` and return it. ``scratch``,
-    if given, is a free array shaped like ``z`` that may be used instead of a
-    temporary (the network passes the layer's error buffer while training).
-``backward(a, delta)``
-    given ``a = f(z)`` (the forward output), multiply ``delta`` in place by
-    ``f'(z)`` and return it. ``a`` is used as scratch and is overwritten: by
-    the time the backward pass reaches a layer, its output is no longer needed,
-    so this saves a large temporary per layer and step.
+``forward(z, grad=None)``
+    overwrite the pre-activation ``z`` with ``f(z)`` and return it. If
+    ``grad`` is given (an array shaped like ``z``; the network passes the
+    layer's error buffer while training), also write ``f'(z)`` into it.
 
-The derivative is expressed through the output ``a`` (as scikit-learn does),
-so the network stores only post-activations. Everything stays in the dtype of
-the arrays passed in. Branch-free formulations are used on purpose:
-``np.where`` and ``where=`` masks are several times slower on random signs.
+The backward pass is then one multiplication, ``delta *= grad``. Computing the
+derivative in the forward pass, while ``z`` is at hand, is cheaper than
+recovering it from the output later: LeakyReLU's forward becomes "mask, then
+multiply" (the mask *is* the derivative), which takes the step's elementwise
+work on the 60000x200 layer from 6 passes to 4.
 
-Adding an activation is one pair of functions and one registry line. The
-output layer is always softmax (fused with the cross-entropy in ``mlp.py``)
-and is not an entry here.
+Everything stays in the dtype of the arrays passed in. Branch-free
+formulations are used on purpose: ``np.where`` and ``where=`` masks are
+several times slower on random signs.
+
+Adding an activation is one function and one registry line. The output layer
+is always softmax (fused with the cross-entropy in ``mlp.py``) and is not an
+entry here.
 """
 
 from __future__ import annotations
@@ -34,11 +34,10 @@ LEAKY_SLOPE = 0.01
 
 @dataclass(frozen=True)
 class Activation:
-    """A named elementwise nonlinearity with its derivative (both in place)."""
+    """A named elementwise nonlinearity that can also emit its derivative (in place)."""
 
     name: str
     forward: Callable[..., np.ndarray]
-    backward: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         """Out-of-place convenience: return ``f(z)`` without touching ``z``."""
@@ -46,60 +45,52 @@ class Activation:
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         """Out-of-place convenience: return ``f'(z)`` elementwise."""
-        a = self(z)
-        return self.backward(a, np.ones_like(a))
+        z = np.array(z, copy=True)
+        grad = np.empty_like(z)
+        self.forward(z, grad)
+        return grad
 
 
-def _leaky_relu(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    slope_z = np.multiply(z, z.dtype.type(LEAKY_SLOPE), out=scratch)
-    return np.maximum(z, slope_z, out=z)
+def _leaky_relu(z: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
+    # f(z) = z * f'(z) with f'(z) = 1 where z >= 0, else the slope.
+    if grad is None:
+        grad = np.empty_like(z)
+    np.greater_equal(z, 0, out=grad)  # 1.0 or 0.0
+    np.maximum(grad, z.dtype.type(LEAKY_SLOPE), out=grad)  # 1.0 or slope
+    return np.multiply(z, grad, out=z)
 
 
-def _leaky_relu_backward(a: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    # f'(z) = 1 where z >= 0 else slope; a >= 0 exactly when z >= 0 (slope > 0).
-    np.greater_equal(a, 0, out=a)  # a := 1.0 or 0.0
-    np.maximum(a, a.dtype.type(LEAKY_SLOPE), out=a)  # a := 1.0 or slope
-    return np.multiply(delta, a, out=delta)
-
-
-def _relu(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+def _relu(z: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
+    if grad is not None:
+        np.greater(z, 0, out=grad)
     return np.maximum(z, 0, out=z)
 
 
-def _relu_backward(a: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    np.greater(a, 0, out=a)
-    return np.multiply(delta, a, out=delta)
+def _tanh(z: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
+    np.tanh(z, out=z)
+    if grad is not None:
+        np.square(z, out=grad)
+        np.subtract(1, grad, out=grad)  # 1 - tanh^2
+    return z
 
 
-def _tanh(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    return np.tanh(z, out=z)
-
-
-def _tanh_backward(a: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    np.square(a, out=a)
-    np.subtract(1, a, out=a)  # 1 - tanh^2
-    return np.multiply(delta, a, out=delta)
-
-
-def _sigmoid(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+def _sigmoid(z: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
     # sigmoid(z) = (1 + tanh(z / 2)) / 2: no overflow for large |z|, no temporaries.
     np.multiply(z, 0.5, out=z)
     np.tanh(z, out=z)
     np.add(z, 1, out=z)
-    return np.multiply(z, 0.5, out=z)
-
-
-def _sigmoid_backward(a: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    np.multiply(delta, a, out=delta)
-    np.subtract(1, a, out=a)
-    return np.multiply(delta, a, out=delta)  # delta * a * (1 - a)
+    np.multiply(z, 0.5, out=z)
+    if grad is not None:
+        np.subtract(1, z, out=grad)
+        np.multiply(grad, z, out=grad)  # a * (1 - a)
+    return z
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "leaky_relu": Activation("leaky_relu", _leaky_relu, _leaky_relu_backward),
-    "tanh": Activation("tanh", _tanh, _tanh_backward),
-    "sigmoid": Activation("sigmoid", _sigmoid, _sigmoid_backward),
-    "relu": Activation("relu", _relu, _relu_backward),
+    "leaky_relu": Activation("leaky_relu", _leaky_relu),
+    "tanh": Activation("tanh", _tanh),
+    "sigmoid": Activation("sigmoid", _sigmoid),
+    "relu": Activation("relu", _relu),
 }
 
 

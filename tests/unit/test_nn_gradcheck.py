@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ablation.nn import ACTIVATIONS, MLP
+from ablation.nn import ACTIVATIONS, MLP, mlp
 
 H = 1e-4
 TOL = 1e-6
@@ -93,3 +93,22 @@ def test_l2_penalty_is_on_weights_only():
     for (W, _), (dW0, db0), (dW1, db1) in zip(net.params, g0, g1, strict=True):
         np.testing.assert_allclose(dW1 - dW0, 0.3 * W, rtol=1e-12, atol=1e-15)
         np.testing.assert_array_equal(db1, db0)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_gradients_summed_over_row_blocks_match_finite_differences(monkeypatch, l2):
+    # 11 rows in blocks of at most 3 (4 blocks, the last one shorter): the blocked path
+    # that full-batch training takes on more than BLOCK_ROWS rows
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 3)
+    net = MLP([5, 4, 4, 3], ["leaky_relu", "tanh"], init="random", seed=3, dtype="float64")
+    rng = np.random.default_rng(7)
+    X, y = rng.normal(size=(11, 5)), rng.integers(0, 3, size=11)
+
+    loss, analytic = net.loss_and_grads(X, y, l2=l2)
+    numeric = numerical_grads(net, X, y, l2)
+
+    assert max_relative_error(analytic, numeric) < TOL
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 1000)
+    one_block_loss, one_block = net.loss_and_grads(X, y, l2=l2)
+    assert loss == pytest.approx(one_block_loss, rel=1e-13)
+    assert max_relative_error(analytic, one_block) < 1e-12

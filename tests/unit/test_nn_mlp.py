@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ablation.nn import MLP, make_optimizer
+from ablation.nn import MLP, make_optimizer, mlp
 
 
 @pytest.fixture
@@ -72,6 +72,29 @@ def test_predict_proba_rows_sum_to_one_and_predict_is_argmax(tiny):
     labels = net.predict(X)
     assert labels.dtype == np.int64 and labels.shape == (4,)
     np.testing.assert_array_equal(labels, proba.argmax(axis=1))
+
+
+@pytest.mark.parametrize("n", [1, 2048, 2049, 6000, 60000])
+def test_row_blocks_cover_every_row_once_in_near_equal_blocks(n):
+    blocks = mlp._blocks(n)
+    covered = np.concatenate([np.arange(n)[rows] for rows in blocks])
+    np.testing.assert_array_equal(covered, np.arange(n))
+    sizes = {rows.stop - rows.start for rows in blocks}
+    assert max(sizes) <= mlp.BLOCK_ROWS and max(sizes) - min(sizes) <= len(blocks)
+    assert len(blocks) == -(-n // mlp.BLOCK_ROWS)
+
+
+def test_predictions_and_evaluation_do_not_depend_on_the_row_blocks(monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(50, 6)), rng.integers(0, 3, size=50)
+    net = MLP([6, 5, 4, 3], ["leaky_relu", "tanh"], init="random", seed=0, dtype="float64")
+    whole = net.predict_proba(X), net.predict(X), net.evaluate(X, y)
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 7)  # 8 blocks, the last one shorter
+    blocked = net.predict_proba(X), net.predict(X), net.evaluate(X, y)
+    np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-14)
+    np.testing.assert_array_equal(blocked[1], whole[1])
+    assert blocked[2][0] == pytest.approx(whole[2][0], rel=1e-13)
+    assert blocked[2][1] == whole[2][1]
 
 
 def test_softmax_is_stable_for_huge_logits():
