@@ -10,7 +10,10 @@ it runs relu in both hidden layers). Ratios are ours / peer in samples per
 second: above 1 means we are faster.
 
 Also: the float32 GEMM rate of (60000x784) @ (784x200), which bounds the
-full-batch step (its two big products have that size), and the BLAS setup.
+full-batch step (its two big products have that size), in NumPy and PyTorch,
+into a fresh and into a preallocated result; the step's share of the best of
+the four; and the BLAS setup. Ends with a table of the targets (issue 9), a
+verdict per row and a one-line verdict.
 
     python benchmarks/bench_core.py [--repeats N] [--quick]
 
@@ -141,11 +144,22 @@ def sklearn_step(X, y, dtype: str):
 
 
 # --------------------------------------------------------------------- gemm
-def gemm_calls(X: np.ndarray) -> dict:
-    """The (60000x784) @ (784x200) float32 product, into a fresh array and into ``out=``."""
+def gemm_calls(X: np.ndarray, with_torch: bool) -> dict:
+    """(60000x784) @ (784x200) float32 into a fresh array and into ``out=``: NumPy, PyTorch."""
     W = np.random.default_rng(0).standard_normal((784, 200), dtype=np.float32)
     out = np.empty((X.shape[0], 200), dtype=np.float32)
-    return {"gemm fresh": lambda: X @ W, "gemm out=": lambda: np.matmul(X, W, out=out)}
+    calls = {
+        "numpy fresh": lambda: X @ W,
+        "numpy out=": lambda: np.matmul(X, W, out=out),
+    }
+    if with_torch:
+        import torch
+
+        Xt, Wt = torch.from_numpy(X), torch.from_numpy(W)
+        outt = torch.empty((X.shape[0], 200), dtype=torch.float32)
+        calls["torch fresh"] = lambda: Xt @ Wt
+        calls["torch out="] = lambda: torch.mm(Xt, Wt, out=outt)
+    return calls
 
 
 def step_flops(n: int) -> float:
@@ -201,6 +215,7 @@ def main() -> None:
     )
     print("\nsamples/s for one training step (forward + backward + SGD update)")
     print(header)
+    ratios: dict[tuple[str, int, str], float] = {}
     for dtype in ("float32", "float64"):
         for batch in (128, N_FULL):
             Xb, yb = X[:batch], y[:batch]
@@ -215,6 +230,7 @@ def main() -> None:
             row = f"{dtype:8} {batch:>6} {batch / ours:>12,.0f}"
             for name in peers:
                 if name in times:
+                    ratios[dtype, batch, name] = times[name] / ours
                     row += f" {batch / times[name]:>12,.0f} {times[name] / ours:>14.2f}"
                 else:
                     row += f" {'failed':>12} {failed[name]:>14}"
@@ -230,20 +246,54 @@ def main() -> None:
         f"{N_FULL / epoch:,.0f} samples/s ({epoch:.2f} s)"
     )
 
-    calls = {**gemm_calls(X), "step": ours_step(X, y, "float32")}
+    calls = {**gemm_calls(X, "torch" in peers), "step": ours_step(X, y, "float32")}
     times = best_times(calls, repeats)
     gemm_flops = 2.0 * N_FULL * 784 * 200
-    fresh, pre = gemm_flops / times["gemm fresh"] / 1e9, gemm_flops / times["gemm out="] / 1e9
-    effective = step_flops(N_FULL) / times["step"] / 1e9
+    rates = {name: gemm_flops / t / 1e9 for name, t in times.items() if name != "step"}
     print(
-        f"float32 GEMM (60000x784)@(784x200): {fresh:.1f} GFLOP/s fresh, "
-        f"{pre:.1f} GFLOP/s into a preallocated out="
+        "float32 GEMM (60000x784)@(784x200), GFLOP/s: "
+        + ", ".join(f"{name} {rate:.1f}" for name, rate in rates.items())
     )
+    best_gemm = max(rates, key=rates.get)
+    effective = step_flops(N_FULL) / times["step"] / 1e9
+    share = effective / rates[best_gemm]
     print(
         f"our full-batch float32 step (timed alongside): {times['step'] * 1e3:.1f} ms, "
         f"{step_flops(N_FULL) / 1e9:.1f} GFLOP -> {effective:.1f} GFLOP/s effective, "
-        f"{effective / pre:.0%} of the GEMM rate"
+        f"{share:.0%} of the best GEMM rate ({best_gemm})"
     )
+    summary(ratios, share, best_gemm)
+
+
+TARGETS = [  # (figure, key into ratios, target, aim)
+    ("float32 step, batch 128, ours/torch", ("float32", 128, "torch"), 1.1, 1.2),
+    ("float32 step, full batch, ours/torch", ("float32", N_FULL, "torch"), 1.0, 1.2),
+    ("float32 step, batch 128, ours/sklearn", ("float32", 128, "sklearn"), 1.3, None),
+]
+
+
+def summary(ratios: dict, share: float, best_gemm: str) -> None:
+    """Each target of issue 9 beside our figure, a verdict per row and one overall."""
+    rows = []
+    for figure, key, target, aim in TARGETS:
+        if key not in ratios:
+            rows.append((figure, "not run", f">= {target}x", "ERROR"))
+            continue
+        want = f">= {target}x" + (f" (aim {aim}x)" if aim else "")
+        rows.append((figure, f"{ratios[key]:.2f}x", want, _word(ratios[key] >= target)))
+    gemm = f">= 75% of {best_gemm}"
+    rows.append(("full-batch step / GEMM rate", f"{share:.0%}", gemm, _word(share >= 0.75)))
+    header = ("figure", "ours", "target", "verdict")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    print("\nsummary")
+    for row in [header, *rows]:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
+    failed = [r[0] for r in rows if r[3] != "PASS"]
+    print("verdict: " + ("all targets met" if not failed else "missed: " + "; ".join(failed)))
+
+
+def _word(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
 
 
 if __name__ == "__main__":

@@ -17,19 +17,22 @@ unsafe to use from several threads at once.
 
 from __future__ import annotations
 
+import contextvars
 import numbers
 import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .activations import get_activation
-from .checks import check_activations, check_dtype, check_l2, check_sizes
+from .checks import check_activations, check_dtype, check_l2, check_positive_int, check_sizes
 from .init import get_init
 from .losses import logits_to_probs, softmax_cross_entropy_
 
 _MAX_CACHED_BATCH_SIZES = 6
 BLOCK_ROWS = 2048  # rows per block of a large batch: see _blocks
+GROUPS = 4  # blocks are summed in this many fixed groups, whatever the thread count
 _FORMAT_VERSION = 1
 
 
@@ -48,6 +51,25 @@ class _Workspace:
         return self.deltas
 
 
+class _Lane:
+    """What one thread owns: workspaces per block size, and a block-gradient buffer."""
+
+    def __init__(self):
+        self.cache: OrderedDict[int, _Workspace] = OrderedDict()
+        self.block_grads: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+    def workspace(self, n: int, widths: list[int], dtype: np.dtype) -> _Workspace:
+        ws = self.cache.get(n)
+        if ws is None:
+            ws = _Workspace(n, widths, dtype)
+            self.cache[n] = ws
+            if len(self.cache) > _MAX_CACHED_BATCH_SIZES:
+                self.cache.popitem(last=False)
+        else:
+            self.cache.move_to_end(n)
+        return ws
+
+
 class MLP:
     """Multilayer perceptron: ``sizes[0]`` inputs, hidden layers, ``sizes[-1]`` softmax outputs.
 
@@ -57,6 +79,16 @@ class MLP:
 
     ``seed`` is an int (or a ``numpy.random.Generator``, used as is) feeding the
     initialiser; the global ``np.random`` state is never touched.
+
+    ``threads`` (default 1; also settable later as ``net.threads``) spreads the
+    row blocks of a large batch (more than ``BLOCK_ROWS`` rows: full-batch
+    gradient descent, evaluation) over that many Python threads; NumPy releases
+    the GIL in its products and elementwise passes, so the single-threaded
+    elementwise work runs on every core too. Give BLAS one thread per Python
+    thread then, e.g. ``with threadpoolctl.threadpool_limits(1): fit(...)``, or
+    the cores are oversubscribed. Blocks are summed in ``GROUPS`` fixed groups,
+    so results are bit-identical for any ``threads`` value. Small batches
+    (one block) always run in the calling thread.
     """
 
     def __init__(
@@ -66,6 +98,7 @@ class MLP:
         init: str = "kaiming",
         seed: int | np.random.Generator | None = 0,
         dtype="float32",
+        threads: int = 1,
     ):
         self.sizes = check_sizes(sizes)
         self.activations = check_activations(activations, self.sizes)
@@ -79,9 +112,24 @@ class MLP:
             init_fn(fan_in, fan_out, rng, self.dtype)
             for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)
         ]
-        self._cache: OrderedDict[int, _Workspace] = OrderedDict()
+        self.threads = threads
+        self._reset_buffers()
+
+    def _reset_buffers(self) -> None:
+        self._lanes = [_Lane()]  # lane 0 is the calling thread's
+        self._group_sums: list[list[tuple[np.ndarray, np.ndarray]]] = []
         self._wscratch: list[np.ndarray] | None = None
-        self._partial: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self._pool: ThreadPoolExecutor | None = None  # lanes 1.. (lane 0 is the caller)
+        self._pool_size = 0
+
+    @property
+    def threads(self) -> int:
+        """Python threads for the row blocks of a large batch (see the class docstring)."""
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int) -> None:
+        self._threads = check_positive_int("threads", value)
 
     # ------------------------------------------------------------------ info
     @property
@@ -99,10 +147,15 @@ class MLP:
             f"MLP({shape}, {acts}, init={self.init}, {self.dtype.name}, {self.n_params:,} params)"
         )
 
-    def __getstate__(self):  # pickling (e.g. joblib) must not ship the buffers
+    def __getstate__(self):  # pickling (e.g. joblib) must not ship the buffers or the pool
         state = self.__dict__.copy()
-        state["_cache"], state["_wscratch"], state["_partial"] = OrderedDict(), None, None
+        for key in ("_lanes", "_group_sums", "_wscratch", "_pool", "_pool_size"):
+            del state[key]
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._reset_buffers()
 
     # ------------------------------------------------------------ public API
     def loss_and_grads(self, X, y, l2: float = 0.0, *, out=None):
@@ -179,24 +232,16 @@ class MLP:
         return X, y.astype(np.intp, copy=False)
 
     # ------------------------------------------------------------- internals
-    def _workspace(self, n: int) -> _Workspace:
-        ws = self._cache.get(n)
-        if ws is None:
-            ws = _Workspace(n, self.sizes[1:], self.dtype)
-            self._cache[n] = ws
-            if len(self._cache) > _MAX_CACHED_BATCH_SIZES:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(n)
-        return ws
+    def _workspace(self, n: int, lane: _Lane | None = None) -> _Workspace:
+        return (lane or self._lanes[0]).workspace(n, self.sizes[1:], self.dtype)
 
-    def _forward(self, X: np.ndarray) -> np.ndarray:
+    def _forward(self, X: np.ndarray, lane: _Lane | None = None) -> np.ndarray:
         """Run all layers on one block of validated ``X``; return its logits (a cached buffer).
 
         Hidden layers write ``f'(z)`` into the block's error buffers when they
         exist (training), for the backward pass to multiply by.
         """
-        ws = self._workspace(X.shape[0])
+        ws = self._workspace(X.shape[0], lane)
         a = X
         for layer, ((W, b), out) in enumerate(zip(self.params, ws.outs, strict=True)):
             np.matmul(a, W, out=out)
@@ -212,21 +257,33 @@ class MLP:
 
         Returns ``(data_loss, l2_penalty, grads, n_correct)``; ``n_correct`` is
         ``None`` unless asked for (it is free here: the logits are at hand).
-        Runs block by block (see ``_blocks``); the gradient is the sum of the
-        blocks' contributions, each already divided by the full ``n``.
+        Runs block by block (see ``_blocks``, ``_by_groups``); the gradient is
+        the sum of the blocks' contributions, each already divided by the full ``n``.
         """
         n = X.shape[0]
         grads = self.empty_grads() if out is None else out
-        data_loss, n_correct = 0.0, 0
-        for i, rows in enumerate(_blocks(n)):
-            target = grads if i == 0 else self._block_grads()
-            loss, correct = self._backprop(X[rows], y[rows], n, target, count_correct)
-            data_loss += loss
-            n_correct += correct
-            if i:
-                for (dW, db), (pW, pb) in zip(grads, target, strict=True):
-                    dW += pW
-                    db += pb
+        n_groups = min(GROUPS, len(_blocks(n)))
+        sums = [grads, *(self._group_sum(g) for g in range(1, n_groups))]  # before any thread
+
+        def work(lane: _Lane, g: int, blocks: list[slice]) -> tuple[float, int]:
+            target = sums[g]
+            loss, correct = 0.0, 0
+            for i, rows in enumerate(blocks):
+                dest = target if i == 0 else self._block_grads(lane)
+                block_loss, block_correct = self._backprop(
+                    lane, X[rows], y[rows], n, dest, count_correct
+                )
+                loss += block_loss
+                correct += block_correct
+                if i:
+                    _add_grads(target, dest)
+            return loss, correct
+
+        results = self._by_groups(n, work)
+        for g in range(1, n_groups):
+            _add_grads(grads, sums[g])
+        data_loss = sum(loss for loss, _ in results)
+        n_correct = sum(correct for _, correct in results)
         penalty = 0.0
         if l2:
             scratches = self._weight_scratch()
@@ -236,16 +293,16 @@ class MLP:
             penalty = 0.5 * l2 * sum(float(np.vdot(W, W)) for W, _ in self.params)
         return data_loss, penalty, grads, (n_correct if count_correct else None)
 
-    def _backprop(self, X, y, n: int, grads, count_correct: bool) -> tuple[float, int]:
+    def _backprop(self, lane: _Lane, X, y, n: int, grads, count_correct: bool):
         """One block: write its share of the data-loss gradient (``sum / n``) into ``grads``.
 
         Returns the block's share of the mean cross-entropy and its number of
         correct predictions (0 unless ``count_correct``).
         """
         m = X.shape[0]
-        ws = self._workspace(m)
+        ws = self._workspace(m, lane)
         deltas = ws.ensure_deltas()  # before the forward pass, which fills them with f'(z)
-        logits = self._forward(X)
+        logits = self._forward(X, lane)
         correct = int(np.count_nonzero(logits.argmax(axis=1) == y)) if count_correct else 0
         loss = softmax_cross_entropy_(logits, y, ws.rows) * (m / n)
         delta = logits  # now probs; turn into dL/dlogits = (probs - onehot) / n
@@ -264,25 +321,70 @@ class MLP:
                 delta = prev
         return loss, correct
 
-    def _block_grads(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        if self._partial is None:
-            self._partial = self.empty_grads()
-        return self._partial
+    def _evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        n = X.shape[0]
+
+        def work(lane: _Lane, g: int, blocks: list[slice]) -> tuple[float, int]:
+            loss, correct = 0.0, 0
+            for rows in blocks:
+                logits = self._forward(X[rows], lane)
+                m = logits.shape[0]
+                correct += int(np.count_nonzero(logits.argmax(axis=1) == y[rows]))
+                ws = self._workspace(m, lane)
+                loss += softmax_cross_entropy_(logits, y[rows], ws.rows) * (m / n)
+            return loss, correct
+
+        results = self._by_groups(n, work)
+        return sum(loss for loss, _ in results), sum(c for _, c in results) / n
+
+    def _by_groups(self, n: int, work) -> list:
+        """Run ``work(lane, g, blocks)`` for each fixed group of row blocks; results by group.
+
+        Block ``i`` of ``_blocks(n)`` belongs to group ``i % GROUPS``; groups are
+        dealt to ``min(threads, groups)`` lanes. The caller combines the results
+        in group order, so the arithmetic does not depend on the thread count.
+        """
+        blocks = _blocks(n)
+        groups = [blocks[g::GROUPS] for g in range(min(GROUPS, len(blocks)))]
+        n_lanes = min(self.threads, len(groups))
+        while len(self._lanes) < n_lanes:
+            self._lanes.append(_Lane())
+
+        def run(k: int) -> list[tuple[int, object]]:
+            lane = self._lanes[k]
+            return [(g, work(lane, g, groups[g])) for g in range(k, len(groups), n_lanes)]
+
+        if n_lanes == 1:
+            done = run(0)
+        else:
+            if self._pool is None or self._pool_size < n_lanes - 1:
+                if self._pool is not None:
+                    self._pool.shutdown()
+                self._pool = ThreadPoolExecutor(n_lanes - 1, thread_name_prefix="ablation-mlp")
+                self._pool_size = n_lanes - 1
+            # each lane runs in a copy of this context: numpy's errstate is a context variable
+            futures = [
+                self._pool.submit(contextvars.copy_context().run, run, k) for k in range(1, n_lanes)
+            ]
+            done = run(0)  # the calling thread is lane 0
+            for future in futures:
+                done += future.result()
+        return [result for _, result in sorted(done, key=lambda item: item[0])]
+
+    def _group_sum(self, g: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        while len(self._group_sums) < g:
+            self._group_sums.append(self.empty_grads())
+        return self._group_sums[g - 1]
+
+    def _block_grads(self, lane: _Lane) -> list[tuple[np.ndarray, np.ndarray]]:
+        if lane.block_grads is None:
+            lane.block_grads = self.empty_grads()
+        return lane.block_grads
 
     def _weight_scratch(self) -> list[np.ndarray]:
         if self._wscratch is None:
             self._wscratch = [np.empty_like(W) for W, _ in self.params]
         return self._wscratch
-
-    def _evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        n = X.shape[0]
-        loss, correct = 0.0, 0
-        for rows in _blocks(n):
-            logits = self._forward(X[rows])
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == y[rows]))
-            ws = self._workspace(logits.shape[0])
-            loss += softmax_cross_entropy_(logits, y[rows], ws.rows) * (logits.shape[0] / n)
-        return loss, correct / n
 
     # ------------------------------------------------------------ save/load
     def save(self, path) -> None:
@@ -325,8 +427,8 @@ class MLP:
                 if W.shape != (fan_in, fan_out) or b.shape != (fan_out,):
                     raise ValueError(f"{path!r}: layer {i} has shapes {W.shape}, {b.shape}")
                 net.params.append((W.astype(net.dtype), b.astype(net.dtype)))
-            net._cache = OrderedDict()
-            net._wscratch = net._partial = None
+            net._threads = 1
+            net._reset_buffers()
         return net
 
 
@@ -343,6 +445,12 @@ def _blocks(n: int) -> list[slice]:
     k = -(-n // BLOCK_ROWS)
     size = -(-n // k)
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _add_grads(total, part) -> None:
+    for (dW, db), (pW, pb) in zip(total, part, strict=True):
+        dW += pW
+        db += pb
 
 
 def _check_grads_like(grads, params) -> None:

@@ -1,11 +1,13 @@
 """MLP: forward values, one hand-computed gradient-descent step, I/O, validation."""
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from ablation.nn import MLP, make_optimizer, mlp
 
@@ -95,6 +97,39 @@ def test_predictions_and_evaluation_do_not_depend_on_the_row_blocks(monkeypatch)
     np.testing.assert_array_equal(blocked[1], whole[1])
     assert blocked[2][0] == pytest.approx(whole[2][0], rel=1e-13)
     assert blocked[2][1] == whole[2][1]
+
+
+def test_results_are_bit_identical_for_any_thread_count(monkeypatch):
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 16)  # 13 blocks: every group and lane is used
+    rng = np.random.default_rng(1)
+    X = rng.random((200, 12), dtype=np.float32)
+    y = rng.integers(0, 4, size=200)
+    results = []
+    with threadpool_limits(limits=1):  # one BLAS thread per Python thread, as documented
+        for threads in (1, 2, 3, 4, 8):
+            net = MLP([12, 9, 6, 4], ["leaky_relu", "tanh"], seed=0, threads=threads)
+            loss, grads = net.loss_and_grads(X, y, l2=0.01)
+            results.append((loss, grads, net.evaluate(X, y)))
+    loss, grads, evaluation = results[0]
+    assert len({r[0] for r in results}) == 1 and len({r[2] for r in results}) == 1
+    for _, other, _ in results[1:]:
+        for pair, other_pair in zip(grads, other, strict=True):
+            for g, h in zip(pair, other_pair, strict=True):
+                np.testing.assert_array_equal(g, h)
+    one_block = MLP([12, 9, 6, 4], ["leaky_relu", "tanh"], seed=0)
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 1000)
+    assert one_block.loss_and_grads(X, y, l2=0.01)[0] == pytest.approx(loss, rel=1e-6)
+
+
+def test_a_threaded_network_pickles_without_its_buffers_and_pool(monkeypatch):
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 8)
+    X, y = np.random.default_rng(2).random((40, 5)), np.arange(40) % 3
+    net = MLP([5, 4, 3], ["relu"], seed=0, threads=2)
+    before = net.evaluate(X, y)  # creates the pool and the lanes' buffers
+    blob = pickle.dumps(net)
+    assert len(blob) < 5_000
+    copy = pickle.loads(blob)
+    assert copy.threads == 2 and copy.evaluate(X, y) == before
 
 
 def test_softmax_is_stable_for_huge_logits():
@@ -228,6 +263,7 @@ def test_dtype_is_kept_and_input_is_cast(dtype):
             r"unknown dtype 'float16'; choose one of: float32, float64",
         ),
         ({"sizes": [4, 3, 2], "activations": "tanh"}, r"list of names.*\['tanh'\]"),
+        ({"sizes": [4, 3, 2], "activations": ["tanh"], "threads": 0}, r"threads must be"),
     ],
 )
 def test_bad_constructor_arguments(kwargs, match):

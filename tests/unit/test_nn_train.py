@@ -1,13 +1,14 @@
 """fit(): learning on real data, evaluation schedule, divergence, determinism, checks."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from ablation.nn import MLP, OPTIMIZERS, DivergedError, History, fit, make_optimizer
+from ablation.nn import MLP, OPTIMIZERS, DivergedError, History, fit, make_optimizer, mlp
 
 PAPER_SHAPE = ([64, 200, 20, 10], ["leaky_relu", "tanh"])
 
@@ -70,6 +71,17 @@ def test_divergence_raises_with_iteration_and_loss(digits):
     assert err.history.steps[0] == 0  # what was recorded before the blow-up is kept
     again = pickle.loads(pickle.dumps(err))  # survives a trip between worker processes
     assert (again.iteration, str(again)) == (err.iteration, str(err))
+
+
+def test_threaded_divergence_is_reported_without_numpy_warnings(digits, monkeypatch):
+    # fit() silences numpy's overflow warnings; the worker threads must inherit that
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 100)  # the 1347 training rows make 14 blocks
+    X_tr, _, y_tr, _ = digits
+    net = MLP([64, 200, 10], ["leaky_relu"], init="random", seed=0, threads=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning in any thread would fail the fit
+        with pytest.raises(DivergedError):
+            fit(net, make_optimizer("gd", lr=1e4), X_tr, y_tr, iterations=50)
 
 
 def test_max_loss_catches_an_explosion_that_stays_finite(digits):
