@@ -30,26 +30,33 @@ import time
 import warnings
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
-from ablation.nn import MLP, fit, make_optimizer
+from ablation.nn import MLP, fit, make_optimizer, mlp
 
 SIZES = [784, 200, 20, 10]
 ACTS = ["leaky_relu", "tanh"]
 N_FULL = 60_000
 LR = 0.01
+PAUSE = 0.3  # seconds of idle between timed contenders: see best_times
 
 
 def best_times(fns: dict, repeats: int, inner: int = 1) -> dict:
     """Best wall time per call of each function, over ``repeats`` rounds of ``inner`` calls.
 
     The contenders take turns within each round, so a burst of load from another
-    process slows all of them alike instead of skewing one ratio.
+    process slows all of them alike instead of skewing one ratio. Between turns
+    the machine idles for ``PAUSE`` seconds: the worker threads of OpenBLAS and
+    OpenMP spin for a while after their last call (OpenBLAS ~0.1 s), and
+    without the pause one contender's spinning threads slow the next one down
+    (measured: our full-batch step 149 ms alone, 191 ms right after sklearn's).
     """
     for fn in fns.values():
         fn()  # warm-up: buffers, lazy state, BLAS threads
     best = dict.fromkeys(fns, float("inf"))
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(PAUSE)
             start = time.perf_counter()
             for _ in range(inner):
                 fn()
@@ -77,8 +84,18 @@ def load_data():
 
 
 # --------------------------------------------------------------------- ours
-def ours_step(X, y, dtype: str):
-    net = MLP(SIZES, ACTS, init="kaiming", seed=0, dtype=dtype)
+def ours_step(X, y, dtype: str, threads: int | None = None):
+    """One step of our core, configured as the app configures a cell.
+
+    A batch of more than one row block (full batch) runs on one Python thread
+    per core with 1 BLAS thread each (``threads``, default: all CPUs); one block
+    (batch 128) runs in the calling thread with all BLAS threads. ``threads=1``
+    forces the calling thread with all BLAS threads at any batch size.
+    """
+    threads = threads or os.cpu_count() or 1
+    if len(X) <= mlp.BLOCK_ROWS:
+        threads = 1
+    net = MLP(SIZES, ACTS, init="kaiming", seed=0, dtype=dtype, threads=threads)
     opt = make_optimizer("sgd", lr=LR)
     X = X.astype(dtype)  # cast once, as fit() does
     grads = net.empty_grads()  # reused, as fit() does
@@ -87,7 +104,15 @@ def ours_step(X, y, dtype: str):
         net.loss_and_grads(X, y, out=grads)
         opt.step(net.params, grads)
 
-    return step
+    if threads == 1:
+        return step
+    blas = ThreadpoolController()
+
+    def threaded_step():  # entering the limit costs ~0.1 ms: nothing next to a full batch
+        with blas.limit(limits=1, user_api="blas"):
+            step()
+
+    return threaded_step
 
 
 # -------------------------------------------------------------------- peers
@@ -225,7 +250,7 @@ def main() -> None:
                     calls[name] = make(Xb, yb, dtype)
                 except Exception as err:  # report, keep benchmarking the others
                     failed[name] = type(err).__name__
-            times = best_times(calls, repeats, inner=20 if batch == 128 else 1)
+            times = best_times(calls, repeats, inner=200 if batch == 128 else 1)  # >= 0.1 s a turn
             ours = times["ours"]
             row = f"{dtype:8} {batch:>6} {batch / ours:>12,.0f}"
             for name in peers:
@@ -246,10 +271,14 @@ def main() -> None:
         f"{N_FULL / epoch:,.0f} samples/s ({epoch:.2f} s)"
     )
 
-    calls = {**gemm_calls(X, "torch" in peers), "step": ours_step(X, y, "float32")}
+    calls = {
+        **gemm_calls(X, "torch" in peers),
+        "step": ours_step(X, y, "float32"),
+        "step, 1 thread": ours_step(X, y, "float32", threads=1),
+    }
     times = best_times(calls, repeats)
     gemm_flops = 2.0 * N_FULL * 784 * 200
-    rates = {name: gemm_flops / t / 1e9 for name, t in times.items() if name != "step"}
+    rates = {name: gemm_flops / t / 1e9 for name, t in times.items() if "step" not in name}
     print(
         "float32 GEMM (60000x784)@(784x200), GFLOP/s: "
         + ", ".join(f"{name} {rate:.1f}" for name, rate in rates.items())
@@ -261,6 +290,11 @@ def main() -> None:
         f"our full-batch float32 step (timed alongside): {times['step'] * 1e3:.1f} ms, "
         f"{step_flops(N_FULL) / 1e9:.1f} GFLOP -> {effective:.1f} GFLOP/s effective, "
         f"{share:.0%} of the best GEMM rate ({best_gemm})"
+    )
+    single = step_flops(N_FULL) / times["step, 1 thread"] / 1e9
+    print(
+        f"  the same step driven from 1 Python thread with {os.cpu_count()} BLAS threads: "
+        f"{times['step, 1 thread'] * 1e3:.1f} ms, {single / rates[best_gemm]:.0%} of that rate"
     )
     summary(ratios, share, best_gemm)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-_COLUMN_LOOP_MAX = 32  # above this many columns numpy's own reduction is faster
+_COLUMN_LOOP_MAX = 32  # above this many columns numpy's own reduction is faster,
+_COLUMN_LOOP_MIN_ROWS = 512  # and below this many rows (a minibatch): per-call overhead
 
 
 def _row_max(z: np.ndarray) -> np.ndarray:
-    """``z.max(axis=1, keepdims=True)``, faster for narrow ``z`` (NaN propagates the same)."""
-    if z.shape[1] > _COLUMN_LOOP_MAX:
+    """``z.max(axis=1, keepdims=True)``, faster for long narrow ``z`` (NaN propagates the same)."""
+    if z.shape[1] > _COLUMN_LOOP_MAX or z.shape[0] < _COLUMN_LOOP_MIN_ROWS:
         return z.max(axis=1, keepdims=True)
     m = z[:, :1].copy()
     for j in range(1, z.shape[1]):
@@ -44,4 +45,5 @@ def softmax_cross_entropy_(z: np.ndarray, y: np.ndarray, rows: np.ndarray) -> fl
     np.exp(z, out=z)
     sums = _row_sums(z)
     z /= sums[:, None]
-    return float(np.mean(np.log(sums), dtype=np.float64) - np.mean(picked, dtype=np.float64))
+    total = np.log(sums).sum(dtype=np.float64) - picked.sum(dtype=np.float64)
+    return float(total) / z.shape[0]

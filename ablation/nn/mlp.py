@@ -262,6 +262,9 @@ class MLP:
         """
         n = X.shape[0]
         grads = self.empty_grads() if out is None else out
+        if n <= BLOCK_ROWS:  # one block (a minibatch): no groups, no threads
+            data_loss, n_correct = self._backprop(self._lanes[0], X, y, n, grads, count_correct)
+            return self._add_l2(data_loss, grads, l2, n_correct if count_correct else None)
         n_groups = min(GROUPS, len(_blocks(n)))
         sums = [grads, *(self._group_sum(g) for g in range(1, n_groups))]  # before any thread
 
@@ -284,6 +287,10 @@ class MLP:
             _add_grads(grads, sums[g])
         data_loss = sum(loss for loss, _ in results)
         n_correct = sum(correct for _, correct in results)
+        return self._add_l2(data_loss, grads, l2, n_correct if count_correct else None)
+
+    def _add_l2(self, data_loss: float, grads, l2: float, n_correct):
+        """Add the L2 term's gradient to ``grads``; the ``_loss_and_grads`` result tuple."""
         penalty = 0.0
         if l2:
             scratches = self._weight_scratch()
@@ -291,7 +298,7 @@ class MLP:
                 np.multiply(W, self.dtype.type(l2), out=scratch)
                 dW += scratch
             penalty = 0.5 * l2 * sum(float(np.vdot(W, W)) for W, _ in self.params)
-        return data_loss, penalty, grads, (n_correct if count_correct else None)
+        return data_loss, penalty, grads, n_correct
 
     def _backprop(self, lane: _Lane, X, y, n: int, grads, count_correct: bool):
         """One block: write its share of the data-loss gradient (``sum / n``) into ``grads``.
