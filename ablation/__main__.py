@@ -4,6 +4,7 @@ python -m ablation                                   # the paper's protocol, one
 python -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k
 python -m ablation -cn paper_table3                  # a named study from sweeps/
 python -m ablation -m ... hydra/launcher=local       # cells in parallel, one per core
+python -m ablation -m ... hydra/launcher=basic       # cells in turn, each on every core
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ablation.config import package_dir, register_configs, user_errors
+from ablation.launcher import BLAS_THREADS_ENV
 
 register_configs()
 # conf/hydra/launcher/{ray,submitit_slurm}.yaml shadow the plugins' configs on purpose
@@ -29,9 +31,9 @@ SERIAL_LAUNCHERS = ("BasicLauncher",)
 
 
 def _blas_threads() -> int | None:
-    """One BLAS thread per process when cells run side by side; all cores otherwise."""
-    if os.environ.get("ABLATION_BLAS_THREADS"):
-        return int(os.environ["ABLATION_BLAS_THREADS"])
+    """The cores a cell may use: set by the auto launcher, 1 side by side, else all."""
+    if os.environ.get(BLAS_THREADS_ENV):
+        return int(os.environ[BLAS_THREADS_ENV])
     hc = HydraConfig.get()
     if hc.mode == RunMode.MULTIRUN and not hc.launcher._target_.endswith(SERIAL_LAUNCHERS):
         return 1

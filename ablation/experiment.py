@@ -115,6 +115,9 @@ def run_cell(
 
     try:
         threads, blas = _threads(spec, blas_threads)
+        tracking.set_tags(
+            client, run_id, {"ablation.threads": threads, "ablation.blas_threads": blas or "all"}
+        )
         with threadpool_limits(limits=blas):
             metrics = _train(spec, client, run_id, progress=progress, threads=threads)
         metrics["time/total_s"] = time.perf_counter() - t_start

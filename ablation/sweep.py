@@ -25,7 +25,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
-from ablation import tracking
+from ablation import launcher, tracking
 from ablation.config import (
     ConfigError,
     cell_hash,
@@ -80,9 +80,13 @@ def expand_cells(master: DictConfig) -> list[Cell]:
     return cells
 
 
-def _workers(master: DictConfig) -> int:
+def _workers(master: DictConfig, cells: list[Cell]) -> int:
     n_jobs = master.hydra.launcher.get("n_jobs")
     if n_jobs is None:
+        return 1
+    if master.hydra.launcher.get("_target_", "").endswith("AutoLauncher") and launcher.in_turn(
+        [cell.cfg for cell in cells]
+    ):
         return 1
     return (os.cpu_count() or 1) if int(n_jobs) < 0 else int(n_jobs)
 
@@ -97,6 +101,12 @@ def _gemm_gflops() -> float:
     for _ in range(5):
         a @ b
     return 5 * 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - tic) / 1e9
+
+
+def _how(workers: int) -> str:
+    if workers == 1:
+        return "one at a time, each on every core"
+    return f"{workers} at a time"
 
 
 def estimate_seconds(cell: Cell, gflops: float) -> float:
@@ -164,7 +174,7 @@ class SweepCallback(Callback):
             else:
                 gflops = gflops or _gemm_gflops()
                 total += estimate_seconds(cell, gflops)
-        workers = min(_workers(config), max(len(todo), 1))
+        workers = min(_workers(config, cells), max(len(todo), 1))
 
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         self.parent_id = tracking.start_run(
@@ -205,7 +215,7 @@ class SweepCallback(Callback):
         eta = f"about {format_duration(total / workers)} left" if todo else "nothing to do"
         log.info(
             f"sweep '{first.experiment_name}': {len(cells)} cells, {len(cells) - len(todo)} "
-            f"already FINISHED, {len(todo)} to run on {workers} worker(s); {eta}\n"
+            f"already FINISHED, {len(todo)} to run {_how(workers)}; {eta}\n"
             f"  store {self.uri}  parent run {self.parent_id}"
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -82,6 +83,30 @@ def test_paper_grid_creates_eight_finished_children_with_everything(workdir):
     assert cells == {
         (i, r, n) for i in ("random", "kaiming") for r in ("none", "l2") for n in ("42000", "60000")
     }
+
+
+def test_default_launcher_runs_gd_cells_in_turn_and_minibatch_cells_side_by_side(workdir):
+    cores = os.cpu_count() or 1
+    gd = cli("-m", "seed=0,1,2", "data=digits", *FAST, "experiment_name=gd", cwd=workdir)
+    assert gd.returncode == 0, gd.stderr[-3000:]
+    assert "3 to run one at a time, each on every core" in gd.stdout
+    runs = children(workdir, "gd", status="FINISHED")
+    assert len(runs) == 3
+    assert len({r.data.tags["ablation.pid"] for r in runs}) == 1  # the sweep's own process
+    for run in runs:  # full batch: one Python thread per core, one BLAS thread each
+        assert run.data.tags["ablation.threads"] == str(cores)
+        assert run.data.tags["ablation.blas_threads"] == "1"
+
+    mini = ["optim=adam", "optim.epochs=1", "optim.batch_size=512", "optim.eval_every=1"]
+    result = cli("-m", "seed=0,1,2", "data=digits", *mini, "experiment_name=mini", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"3 to run {min(cores, 3)} at a time" in result.stdout or cores == 1
+    runs = children(workdir, "mini", status="FINISHED")
+    assert len(runs) == 3
+    assert not {r.data.tags["ablation.pid"] for r in runs} & {str(os.getpid())}
+    for run in runs:  # minibatch, side by side: one thread and one BLAS thread per cell
+        assert run.data.tags["ablation.threads"] == "1"
+        assert run.data.tags["ablation.blas_threads"] == "1"
 
 
 def test_resume_skips_finished_and_completes_deleted(workdir):
