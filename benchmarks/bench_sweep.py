@@ -169,7 +169,7 @@ def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list)
     ideal = sum(per_cell) / cores
     print(
         "  single cells alone on one core: "
-        + ", ".join(f"data={k} {v:.1f} s" for k, v in single.items())
+        + ", ".join(f"{k} {v:.1f} s" for k, v in single.items())
         + f"; sum over the {len(per_cell)} cells / {cores} cores = {ideal:.1f} s"
     )
     print(
@@ -194,7 +194,8 @@ def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list)
 
 
 def cell_data(run) -> str:
-    return run.data.params["data.name"] + ":" + run.data.params["data.n_train"]
+    n_train = run.data.params["data.n_train"]
+    return run.data.params["data.name"] if n_train == "None" else n_train
 
 
 def single_cell_times(work: Path, grid: list[str]) -> dict[str, float]:
@@ -209,6 +210,9 @@ def single_cell_times(work: Path, grid: list[str]) -> dict[str, float]:
     data = next(a for a in grid if a.startswith("data=")).removeprefix("data=").split(",")
     fixed = [a for a in grid if a.startswith("optim.")]
     times = {}
+    warm_up = ["-m", "ablation", "data=digits", "optim.iterations=1", "experiment_name=warm_up"]
+    warm_up += [f"tracking.uri={uri}", f"hydra.run.dir={store / 'warm_up'}"]
+    run(warm_up, store, store / "warm_up.log")  # creates the store: not part of a cell's time
     for value in data:
         args = ["-m", "ablation", f"data={value}", *fixed, "experiment_name=bench_single"]
         args += [f"tracking.uri={uri}", f"hydra.run.dir={store / value}"]
