@@ -176,7 +176,7 @@ def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list)
         f"  wall / that: sequential {walls['sequential'] / ideal:.2f}, "
         f"parallel {walls['parallel'] / ideal:.2f} (the parallel cells took "
         f"{sum(par_total):.1f} s of one-core time, {sum(par_total) / sum(per_cell):.2f}x "
-        f"alone: the cost of two cells sharing the memory system)"
+        f"their time alone, when they share the machine's memory system)"
     )
     target = 1.15 * ideal
     name = f"sweep wall, default ({auto})"

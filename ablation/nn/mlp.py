@@ -21,7 +21,7 @@ import contextvars
 import numbers
 import os
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -373,7 +373,10 @@ class MLP:
             futures = [
                 self._pool.submit(contextvars.copy_context().run, run, k) for k in range(1, n_lanes)
             ]
-            done = run(0)  # the calling thread is lane 0
+            try:
+                done = run(0)  # the calling thread is lane 0
+            finally:  # even if lane 0 failed: no lane may outlive this call
+                wait(futures)
             for future in futures:
                 done += future.result()
         return [result for _, result in sorted(done, key=lambda item: item[0])]
