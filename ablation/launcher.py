@@ -7,7 +7,8 @@ Measured on a 2-core machine (benchmarks/README.md):
 
 - full-batch cells (``optim=gd``, the paper's protocol) are fastest one at a time, each
   cell spreading its row blocks over one thread per core (``MLP(threads=...)``):
-  the 8-cell paper grid took 346 s this way against 373 s with one cell per core;
+  the 8-cell paper grid took 343-346 s this way against 347-373 s with one cell per
+  core (two runs);
 - minibatch cells (sgd, momentum, adam: one small block per step) cannot use more
   than one core well, so they are fastest side by side, one process per core with one
   BLAS thread each: 1.7x the throughput of one cell at a time.
