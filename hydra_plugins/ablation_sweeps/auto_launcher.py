@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,12 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from ablation.launcher import BLAS_THREADS_ENV, cores, in_turn
+
+_BASIC_LOG = logging.getLogger("hydra._internal.core_plugins.basic_launcher")
+
+
+def _drop_job_lines(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("\t#")
 
 
 class AutoLauncher(Launcher):
@@ -42,6 +49,9 @@ class AutoLauncher(Launcher):
             from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
             launcher, threads = BasicLauncher(), cores()
+            # one console line per cell: the cell's own "done ..." line, not also Hydra's
+            # "#k : overrides" line before it
+            _BASIC_LOG.addFilter(_drop_job_lines)
         else:
             from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 

@@ -90,6 +90,7 @@ def test_default_launcher_runs_gd_cells_in_turn_and_minibatch_cells_side_by_side
     gd = cli("-m", "seed=0,1,2", "data=digits", *FAST, "experiment_name=gd", cwd=workdir)
     assert gd.returncode == 0, gd.stderr[-3000:]
     assert "3 to run one at a time, each on every core" in gd.stdout
+    assert gd.stdout.count("done seed=") == 3 and "#0 : " not in gd.stdout + gd.stderr
     runs = children(workdir, "gd", status="FINISHED")
     assert len(runs) == 3
     assert len({r.data.tags["ablation.pid"] for r in runs}) == 1  # the sweep's own process
