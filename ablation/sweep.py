@@ -110,7 +110,12 @@ def _how(workers: int) -> str:
 
 
 def estimate_seconds(cell: Cell, gflops: float) -> float:
-    """Training cost from the FLOP count of the cell (about 6 flops per weight and sample)."""
+    """Training cost from the FLOP count of the cell.
+
+    About 4 flops per weight and sample and step (forward and weight gradient; the first
+    layer, which holds most weights, forms no input gradient), at 80% of the GEMM rate
+    (benchmarks/README.md), plus start-up, data and logging.
+    """
     cfg = cell.cfg
     n_features = 64 if cfg.data.name == "digits" else 784
     sizes = [n_features, *cfg.model.hidden, 10]
@@ -119,7 +124,7 @@ def estimate_seconds(cell: Cell, gflops: float) -> float:
     passes = cfg.optim.iterations if cfg.optim.name == "gd" else 1.6 * cfg.optim.epochs
     evals = (passes / cfg.optim.eval_every) * 2 * 10000 * weights
     factor = 2 if cfg.dtype == "float64" else 1
-    return 3.0 + factor * (6 * n * weights * passes + evals) / (0.6 * gflops * 1e9)
+    return 1.5 + factor * (4 * n * weights * passes + evals) / (0.8 * gflops * 1e9)
 
 
 def format_duration(seconds: float) -> str:
@@ -166,6 +171,7 @@ class SweepCallback(Callback):
                 durations.setdefault(run.data.tags.get(tracking.TAG_CELL_HASH, ""), []).append(
                     seconds
                 )
+        workers = min(_workers(config, cells), max(len(todo), 1))
         gflops = None
         total = 0.0
         for cell in todo:
@@ -173,8 +179,9 @@ class SweepCallback(Callback):
                 total += statistics.median(durations[cell.cell_hash])
             else:
                 gflops = gflops or _gemm_gflops()
-                total += estimate_seconds(cell, gflops)
-        workers = min(_workers(config, cells), max(len(todo), 1))
+                # side by side, a cell has one core of the machine's rate
+                share = 1 if workers == 1 else (os.cpu_count() or 1)
+                total += estimate_seconds(cell, gflops / share)
 
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         self.parent_id = tracking.start_run(
