@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,ray,slurm]"
 	touch $(STAMP)
 
-# The paper's 2x2x2 grid (init x reg x data) over 2 seeds, short training, 2 cells at a time.
+# The paper's 2x2x2 grid (init x reg x data) over 2 seeds, short training, one cell at a time
+# on every core (the auto launcher's choice for full-batch cells).
 demo: $(STAMP)
 	$(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1 \
 	    optim.iterations=60 experiment_name=demo
