@@ -153,10 +153,12 @@ def _threads(spec: Config, blas_threads: int | None) -> tuple[int, int | None]:
     """``(MLP threads, BLAS limit)`` for a cell that may use ``blas_threads`` cores.
 
     A full-batch cell runs its row blocks on one Python thread per core, each
-    with one BLAS thread: the elementwise work then uses every core too (~8%
-    faster per step than one thread driving a 2-thread BLAS). Minibatch cells
-    (one block per step) are faster with the BLAS threads. Results are the same
-    either way (see ``MLP``).
+    with one BLAS thread: the elementwise work then uses every core too (~10%
+    faster per step than one thread driving a 2-thread BLAS). Since every
+    full-batch cell runs with one BLAS thread per Python thread, in turn or side
+    by side, its numbers do not depend on the launcher (``MLP`` sums blocks in
+    fixed groups). Minibatch cells (one block per step) are faster with the BLAS
+    threads.
     """
     cores = blas_threads or max(
         (info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"),
