@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .registry import lookup
+
 LEAKY_SLOPE = 0.01
 
 
@@ -96,8 +98,4 @@ ACTIVATIONS: dict[str, Activation] = {
 
 def get_activation(name: str) -> Activation:
     """Look up an activation by name; unknown names raise ``ValueError``."""
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        choices = ", ".join(ACTIVATIONS)
-        raise ValueError(f"unknown activation {name!r}; choose one of: {choices}") from None
+    return lookup(ACTIVATIONS, "activation", name)

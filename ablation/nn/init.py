@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .registry import lookup
+
 Init = Callable[[int, int, np.random.Generator, np.dtype], tuple[np.ndarray, np.ndarray]]
 
 
@@ -56,8 +58,4 @@ INITS: dict[str, Init] = {
 
 def get_init(name: str) -> Init:
     """Look up an initialiser by name; unknown names raise ``ValueError``."""
-    try:
-        return INITS[name]
-    except (KeyError, TypeError):
-        choices = ", ".join(INITS)
-        raise ValueError(f"unknown init {name!r}; choose one of: {choices}") from None
+    return lookup(INITS, "init", name)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import check_nonnegative
+from .registry import lookup
 
 
 def _check_unit_interval(name: str, value) -> float:
@@ -148,11 +149,7 @@ def make_optimizer(name: str, lr: float, **kwargs) -> Optimizer:
 
     Unknown names and unknown options raise ``ValueError`` listing the valid ones.
     """
-    try:
-        cls = OPTIMIZERS[name]
-    except (KeyError, TypeError):
-        choices = ", ".join(OPTIMIZERS)
-        raise ValueError(f"unknown optimizer {name!r}; choose one of: {choices}") from None
+    cls = lookup(OPTIMIZERS, "optimizer", name)
     unknown = sorted(set(kwargs) - set(cls.options))
     if unknown:
         valid = ", ".join(cls.options) if cls.options else "none (only lr)"
