@@ -88,7 +88,7 @@ def _workers(master: DictConfig, cells: list[Cell]) -> int:
         [cell.cfg for cell in cells]
     ):
         return 1
-    return (os.cpu_count() or 1) if int(n_jobs) < 0 else int(n_jobs)
+    return launcher.cores() if int(n_jobs) < 0 else int(n_jobs)
 
 
 def _gemm_gflops() -> float:
@@ -180,7 +180,7 @@ class SweepCallback(Callback):
             else:
                 gflops = gflops or _gemm_gflops()
                 # side by side, a cell has one core of the machine's rate
-                share = 1 if workers == 1 else (os.cpu_count() or 1)
+                share = 1 if workers == 1 else launcher.cores()
                 total += estimate_seconds(cell, gflops / share)
 
         overrides = " ".join(config.hydra.overrides.task) or "(none)"

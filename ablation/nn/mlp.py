@@ -257,7 +257,7 @@ class MLP:
 
         Returns ``(data_loss, l2_penalty, grads, n_correct)``; ``n_correct`` is
         ``None`` unless asked for (it is free here: the logits are at hand).
-        Runs block by block (see ``_blocks``, ``_by_groups``); the gradient is
+        Runs block by block (see ``_groups``, ``_by_groups``); the gradient is
         the sum of the blocks' contributions, each already divided by the full ``n``.
         """
         n = X.shape[0]
@@ -265,8 +265,8 @@ class MLP:
         if n <= BLOCK_ROWS:  # one block (a minibatch): no groups, no threads
             data_loss, n_correct = self._backprop(self._lanes[0], X, y, n, grads, count_correct)
             return self._add_l2(data_loss, grads, l2, n_correct if count_correct else None)
-        n_groups = min(GROUPS, len(_blocks(n)))
-        sums = [grads, *(self._group_sum(g) for g in range(1, n_groups))]  # before any thread
+        groups = _groups(n)
+        sums = [grads, *(self._group_sum(g) for g in range(1, len(groups)))]  # before any thread
 
         def work(lane: _Lane, g: int, blocks: list[slice]) -> tuple[float, int]:
             target = sums[g]
@@ -282,8 +282,8 @@ class MLP:
                     _add_grads(target, dest)
             return loss, correct
 
-        results = self._by_groups(n, work)
-        for g in range(1, n_groups):
+        results = self._by_groups(groups, work)
+        for g in range(1, len(groups)):
             _add_grads(grads, sums[g])
         data_loss = sum(loss for loss, _ in results)
         n_correct = sum(correct for _, correct in results)
@@ -341,18 +341,16 @@ class MLP:
                 loss += softmax_cross_entropy_(logits, y[rows], ws.rows) * (m / n)
             return loss, correct
 
-        results = self._by_groups(n, work)
+        results = self._by_groups(_groups(n), work)
         return sum(loss for loss, _ in results), sum(c for _, c in results) / n
 
-    def _by_groups(self, n: int, work) -> list:
-        """Run ``work(lane, g, blocks)`` for each fixed group of row blocks; results by group.
+    def _by_groups(self, groups: list[list[slice]], work) -> list:
+        """Run ``work(lane, g, blocks)`` for each group of ``_groups``; results by group.
 
-        Block ``i`` of ``_blocks(n)`` belongs to group ``i % GROUPS``; groups are
-        dealt to ``min(threads, groups)`` lanes. The caller combines the results
-        in group order, so the arithmetic does not depend on the thread count.
+        Groups are dealt to ``min(threads, groups)`` lanes. The caller combines
+        the results in group order, so the arithmetic does not depend on the
+        thread count.
         """
-        blocks = _blocks(n)
-        groups = [blocks[g::GROUPS] for g in range(min(GROUPS, len(blocks)))]
         n_lanes = min(self.threads, len(groups))
         while len(self._lanes) < n_lanes:
             self._lanes.append(_Lane())
@@ -455,6 +453,12 @@ def _blocks(n: int) -> list[slice]:
     k = -(-n // BLOCK_ROWS)
     size = -(-n // k)
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _groups(n: int) -> list[list[slice]]:
+    """The row blocks of ``n`` rows in fixed groups: block ``i`` belongs to group ``i % GROUPS``."""
+    blocks = _blocks(n)
+    return [blocks[g::GROUPS] for g in range(min(GROUPS, len(blocks)))]
 
 
 def _add_grads(total, part) -> None:
