@@ -126,6 +126,10 @@ def sweep_runs(uri: str, experiment: str) -> list:
 
 def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list) -> None:
     single = single_cell_times(work, grid)
+    from omegaconf import OmegaConf
+
+    from ablation.launcher import in_turn
+
     walls, seq_runs, par_runs = {}, [], []
     modes = {"sequential": ["hydra/launcher=basic"], "parallel": ["hydra/launcher=local"]}
     for mode, extra in modes.items():
@@ -154,7 +158,8 @@ def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list)
     faster = min(walls, key=walls.get)
     speedup = walls["sequential"] / walls["parallel"]
     print(f"  faster: {faster} (parallel speed-up over sequential: {speedup:.2f}x)")
-    auto = "sequential" if all("optim=" not in a or "optim=gd" in a for a in grid) else "parallel"
+    cells = [OmegaConf.create({"optim": {"name": r.data.params["optim.name"]}}) for r in seq_runs]
+    auto = "sequential" if in_turn(cells) else "parallel"  # the auto launcher's own rule
     agree = "the faster one" if auto == faster else "NOT the faster one: revisit the rule"
     print(f"  the default hydra/launcher=auto runs this grid {auto}: {agree}")
     rows.append(("sweep wall, sequential", f"{walls['sequential']:.1f} s", "-", "info"))
