@@ -10,6 +10,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# two cells, the second one diverges (lr 1e4): the failure scenario, on any launcher
+FAILING_SWEEP = [
+    "-m",
+    "data=digits",
+    "init=random",
+    "optim.lr=0.01,1e4",
+    "optim.iterations=30",
+    "optim.eval_every=1",
+]
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cli, store_uri
+from tests.conftest import FAILING_SWEEP, cli, store_uri
 
 PAPER_GRID = ["-m", "init=random,kaiming", "reg=none,l2", "data=42k,60k"]
 FAST = ["optim.iterations=2", "optim.eval_every=1"]
@@ -146,21 +146,15 @@ def test_rerun_true_trains_again(workdir):
 
 def test_two_sweeps_into_one_fresh_store_at_once(workdir):
     base = [sys.executable, "-m", "ablation", "-m", "data=digits", *FAST]
+    sweeps = [
+        ["init=random,kaiming", "experiment_name=one"],
+        ["init=random,kaiming,xavier", "experiment_name=two"],
+    ]
     procs = [
         subprocess.Popen(
-            [*base, "init=random,kaiming", "experiment_name=one"],
-            cwd=workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ),
-        subprocess.Popen(
-            [*base, "init=random,kaiming,xavier", "experiment_name=two"],
-            cwd=workdir,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ),
+            [*base, *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for args in sweeps
     ]
     outs = [p.communicate(timeout=600) for p in procs]
     for proc, (_out, err) in zip(procs, outs, strict=True):
@@ -218,15 +212,7 @@ def test_invalid_input_exits_nonzero_and_creates_no_run(workdir, args, message):
 
 
 def test_failing_cell_is_marked_failed_and_sweep_goes_on(workdir):
-    result = cli(
-        "-m",
-        "data=digits",
-        "init=random",
-        "optim.lr=0.01,1e4",
-        "optim.iterations=30",
-        "optim.eval_every=1",
-        cwd=workdir,
-    )
+    result = cli(*FAILING_SWEEP, cwd=workdir)
     assert result.returncode == 1
     assert "FAILED" in result.stdout and "optim.lr=10000.0" in result.stdout
     runs = children(workdir)

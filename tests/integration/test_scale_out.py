@@ -28,7 +28,7 @@ import yaml
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, cli
+from tests.conftest import FAILING_SWEEP, REPO, cli
 
 GRID = ["-m", "init=random,kaiming", "reg=none,l2", "data=digits", "optim.iterations=3"]
 RAY_READY_S = 90
@@ -228,17 +228,7 @@ def test_ray_sweep_into_mlflow_server_and_resume(services, workdir):
 @pytest.mark.slow
 @needs_ray
 def test_ray_sweep_reports_failed_cells(services, workdir):
-    result = ray_sweep(
-        services,
-        workdir,
-        "-m",
-        "data=digits",
-        "init=random",
-        "optim.lr=0.01,1e4",
-        "optim.iterations=30",
-        "optim.eval_every=1",
-        "experiment_name=scale_out_failure",
-    )
+    result = ray_sweep(services, workdir, *FAILING_SWEEP, "experiment_name=scale_out_failure")
     assert result.returncode == 1, (result.stdout + result.stderr)[-4000:]
     assert "FAILED" in result.stdout and "optim.lr=10000.0" in result.stdout
 
