@@ -82,6 +82,11 @@ def contrast(b, a, level: float = LEVEL) -> dict:
     }
 
 
+def _setting_key(others: list[str], key, sort_key) -> tuple:
+    key = key if isinstance(key, tuple) else (key,)
+    return tuple(sort_key(f, lv) for f, lv in zip(others, key, strict=True))
+
+
 def _setting(others: list[str], key) -> str:
     key = key if isinstance(key, tuple) else (key,)
     return ", ".join(f"{f}={lv}" for f, lv in zip(others, key, strict=True))
@@ -107,7 +112,9 @@ def contrasts(
         others = [f for f in factors if f != factor]
         levels = list(d[factor].unique())
         levels.sort(key=(lambda lv: sort_key(factor, lv)) if sort_key else str)
-        groups = d.groupby(others, sort=True) if others else [((), d)]
+        groups = list(d.groupby(others, sort=True)) if others else [((), d)]
+        if sort_key and others:
+            groups.sort(key=lambda kg: _setting_key(others, kg[0], sort_key))
         for key, g in groups:
             by_level = {lv: g.loc[g[factor] == lv, response].to_numpy(float) for lv in levels}
             for a, b in itertools.combinations(levels, 2):

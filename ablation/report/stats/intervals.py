@@ -2,10 +2,10 @@
 
 The report's intervals are 95% t-intervals of the mean over seeds, clipped to the metric's
 range ([0, 100] for accuracies in %). A simulated coverage check (``tests/unit/
-test_report_stats.py``) decides the method: on normal 5-seed samples the t-interval covers
-the true mean at the stated 95%, while the percentile and BCa bootstrap
-(``scipy.stats.bootstrap``) cover only about 86% (and about 75% with 3 seeds), because
-resampling 3-5 values cannot see the spread it has not sampled. The bootstrap stays
+test_report_stats.py``, 400 normal samples) decides the method: the t-interval holds the
+true mean 95% of the time with 5 seeds and with 3, while the percentile and BCa bootstrap
+(``scipy.stats.bootstrap``) hold it only 82% / 80% of the time with 5 seeds and 70% / 67%
+with 3: resampling 3-5 values cannot see spread it has not sampled. The bootstrap stays
 available as ``method="percentile"`` or ``method="BCa"``.
 
 With fewer than ``MIN_SEEDS`` values no interval is given at all: the values are shown.
@@ -29,7 +29,7 @@ METHODS = ("t", "percentile", "BCa")
 INTERVAL_SENTENCE = (
     "Intervals: 95% t-interval of the mean over seeds, clipped to [0, 100]; it is the method "
     "that covers at the stated rate with 3-5 seeds (a percentile bootstrap covers only about "
-    "86% with 5). Cells with fewer than 3 finished seeds get no interval: their seeds' values "
+    "82% with 5 seeds and 70% with 3). Cells with fewer than 3 finished seeds get no interval: their seeds' values "
     "are listed with n."
 )
 
