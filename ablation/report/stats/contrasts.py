@@ -10,6 +10,7 @@ across levels: Welch's test is valid whether or not runs with the same seed are 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -111,7 +112,7 @@ def contrasts(
     for factor in factors:
         others = [f for f in factors if f != factor]
         levels = list(d[factor].unique())
-        levels.sort(key=(lambda lv: sort_key(factor, lv)) if sort_key else str)
+        levels.sort(key=functools.partial(sort_key, factor) if sort_key else str)
         groups = list(d.groupby(others, sort=True)) if others else [((), d)]
         if sort_key and others:
             groups.sort(key=lambda kg: _setting_key(others, kg[0], sort_key))
@@ -146,9 +147,7 @@ def contrast_sentence(row, what: str = "points", alpha: float = ALPHA) -> str:
         else:  # say it from the winner's side: the interval flips
             win, lose, d, lo, hi = a, b, -row["diff"], -row["hi"], -row["lo"]
             stats = f"P(better) = {1 - row['p_better']:.2f}, Holm p {_p_text(row['p_holm'])}"
-        return (
-            f"{f}={win} beats {f}={lose}{where} by {d:.1f} {what} [{lo:.1f}, {hi:.1f}], {stats}."
-        )
+        return f"{f}={win} beats {f}={lose}{where} by {d:.1f} {what} [{lo:.1f}, {hi:.1f}], {stats}."
     return (
         f"{f}={b} vs {f}={a}{where}: no clear difference, {row['diff']:+.1f} {what} "
         f"[{row['lo']:+.1f}, {row['hi']:+.1f}], {stats}."

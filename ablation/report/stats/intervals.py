@@ -27,10 +27,10 @@ ACCURACY_RANGE = (0.0, 100.0)
 METHODS = ("t", "percentile", "BCa")
 
 INTERVAL_SENTENCE = (
-    "Intervals: 95% t-interval of the mean over seeds, clipped to [0, 100]; it is the method "
-    "that covers at the stated rate with 3-5 seeds (a percentile bootstrap covers only about "
-    "82% with 5 seeds and 70% with 3). Cells with fewer than 3 finished seeds get no interval: their seeds' values "
-    "are listed with n."
+    "Intervals: mean [95% t-interval] over seeds, clipped to [0, 100]; with 3-5 seeds it "
+    "covers at the stated rate, where a percentile bootstrap covers only about 82% (5 seeds) "
+    "or 70% (3 seeds). Cells with fewer than 3 finished seeds get no interval: their seeds' "
+    "values are listed with n."
 )
 
 

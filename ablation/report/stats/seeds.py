@@ -16,9 +16,7 @@ FAILED_TO_TRAIN_RULE = (
 )
 
 
-def failed_to_train(
-    values, mad_limit: float = MAD_LIMIT, min_drop: float = MIN_DROP
-) -> np.ndarray:
+def failed_to_train(values, mad_limit: float = MAD_LIMIT, min_drop: float = MIN_DROP) -> np.ndarray:
     """Boolean mask: which of ``values`` (one cell's final test accuracies, %) failed to train.
 
     A value is flagged when it is both more than ``mad_limit`` scaled MADs

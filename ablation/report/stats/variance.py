@@ -56,11 +56,8 @@ def _sums_of_squares(g: pd.DataFrame) -> tuple[dict, int]:
     """Sums of squares and df of the additive fit within one cell; rows per data level."""
     model = ols("y ~ C(data_seed) + C(seed)", data=g).fit()
     table = anova_lm(model, typ=2)
-    out = {
-        "data": (float(table.loc["C(data_seed)", "sum_sq"]), float(table.loc["C(data_seed)", "df"])),
-        "init": (float(table.loc["C(seed)", "sum_sq"]), float(table.loc["C(seed)", "df"])),
-        "residual": (float(table.loc["Residual", "sum_sq"]), float(table.loc["Residual", "df"])),
-    }
+    terms = {"data": "C(data_seed)", "init": "C(seed)", "residual": "Residual"}
+    out = {k: (float(table.loc[t, "sum_sq"]), float(table.loc[t, "df"])) for k, t in terms.items()}
     return out, len(g)
 
 
