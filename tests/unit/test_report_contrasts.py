@@ -48,7 +48,7 @@ def test_planted_effect_is_found_and_null_effects_are_not_after_holm():
     assert len(table) == 12 and set(table["factor"]) == {"init", "reg", "data"}
     init = table[table["factor"] == "init"]
     assert (init["p_holm"] < 0.05).all() and (init["p_better"] == 1.0).all()
-    assert ((init["lo"] < 2.0) & (2.0 < init["hi"])).all()
+    assert ((init["lo"] < 2.0) & (init["hi"] > 2.0)).all()
     assert (init["diff"].between(1.5, 2.5)).all()
     nulls = table[table["factor"] != "init"]
     assert (nulls["p_holm"] >= 0.05).all()
