@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -133,3 +134,28 @@ def test_variance_decomposition_needs_both_seeds_varied():
     frame = _crossed(0.5, 0.5, 0.1, n=4, rng_seed=0)
     with pytest.raises(ValueError, match="no cell crosses at least 2 values of 'data_seed'"):
         variance_components(frame[frame["data_seed"] == 0])
+
+
+def test_report_shows_variance_shares_only_when_data_seed_varies_apart_from_seed(tmp_path):
+    from types import SimpleNamespace
+
+    from ablation.report.render import Document, to_markdown
+    from ablation.report.seed_sections import variance_section
+
+    frame = _crossed(0.70, 0.30, 0.05, n=6, rng_seed=3).assign(cell="c", init="kaiming")
+    frame["params"] = [
+        {"data_seed": str(d), "seed": str(s)}
+        for d, s in zip(frame["data_seed"], frame["seed"], strict=True)
+    ]
+    runs = frame.drop(columns="data_seed")
+    doc = Document("t")
+    variance_section(doc, SimpleNamespace(fin=runs, vary=["init"]))
+    md = to_markdown(doc)
+    assert "### Where the spread over seeds comes from" in md
+    shares = re.search(r"(\d+)% comes from the training subset, (\d+)% from the init", md)
+    assert shares and 55 <= int(shares[1]) <= 80 and 20 <= int(shares[2]) <= 40, md
+    assert "(36 runs in 1 cell(s))" in md
+    same = runs.assign(params=[{"seed": str(s)} for s in runs["seed"]])
+    doc = Document("t")
+    variance_section(doc, SimpleNamespace(fin=same, vary=["init"]))
+    assert doc.blocks == []
