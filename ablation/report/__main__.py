@@ -49,14 +49,20 @@ def _printable(text: str) -> str:
 
 
 def comparison_text(comp) -> str:
-    """The paper-vs-ours table as aligned plain text."""
+    """The paper-vs-ours table as aligned plain text (mean [95% t-interval, clipped to 0-100],
+    or the seeds' values below 3 seeds; median; verdict with its precision rule)."""
     from ablation.report.sections import fmt_ci
 
     rows = [
         {
             "paper row": r["label"],
             "paper test": f"{r['paper_test']:.1f}",
-            "ours test (95% CI)": fmt_ci(r["ours_test"], r["ours_test_lo"], r["ours_test_hi"]),
+            "ours test mean [95% CI]": fmt_ci(
+                r["ours_test"], r["ours_test_lo"], r["ours_test_hi"], 2, r["ours_test_values"]
+            ),
+            "median": "—"
+            if r["ours_test_median"] != r["ours_test_median"]
+            else f"{r['ours_test_median']:.2f}",
             "n": r["n"],
             "delta": "—" if r["delta_test"] != r["delta_test"] else f"{r['delta_test']:+.2f}",
             "verdict": r["verdict"],

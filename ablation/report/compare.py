@@ -1,4 +1,5 @@
-"""Paper vs. reproduction: one row per reference row, our mean ± 95% CI and a verdict."""
+"""Paper vs. reproduction: one row per reference row, our mean, median and 95% interval,
+and a verdict that says "inconclusive" when our seeds cannot decide."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import math
 import pandas as pd
 
 from ablation.report.reference import Reference
-from ablation.report.stats import t_ci, verdict
+from ablation.report.stats import failed_to_train, interval, paper_verdict, robust_centre
 
 
 def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.DataFrame:
     """Match each reference row's factors against the runs and summarise our results.
+
+    Per side (train, test): ``ours_<side>`` (mean), ``_lo``/``_hi`` (the clipped 95%
+    t-interval; NaN below 3 seeds), ``_median`` and ``_values`` (the seeds' values, for
+    cells too small for an interval). ``failed_to_train`` lists the seeds the stated rule
+    flags (``stats.failed_to_train``) as "seed (acc%)"; the note then gives the mean without
+    them. The verdict follows ``stats.paper_verdict`` on all finished seeds.
 
     ``runs`` must hold one row per run (after de-duplication) with factor columns; ``vary``
     are the factors that define a cell. When several cells match a row (because some
@@ -41,8 +48,9 @@ def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.Dat
         }
         for side in ("train", "test"):
             row.update({f"ours_{side}": math.nan, f"ours_{side}_lo": math.nan})
-            row[f"ours_{side}_hi"] = math.nan
-        row["delta_test"] = math.nan
+            row.update({f"ours_{side}_hi": math.nan, f"ours_{side}_median": math.nan})
+            row[f"ours_{side}_values"] = ()
+        row.update(delta_test=math.nan, failed_to_train="")
         if fin.empty:
             failed = matched[matched["status"].isin(["FAILED", "KILLED"])]
             if len(failed):
@@ -62,15 +70,32 @@ def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.Dat
             row["note"] = f"{row['note']} {extra}".strip()
         labels = [lb for lb in best["cell_label"] if lb]
         row["cell"] = labels[0] if labels else row["factors"]
+        best = best.sort_values("seed")
         for side in ("train", "test"):
-            mean, lo, hi, n = t_ci(best[f"{side}_acc"])
+            values = best[f"{side}_acc"].dropna()
+            mean, lo, hi, _ = interval(values)
             row.update({f"ours_{side}": mean, f"ours_{side}_lo": lo, f"ours_{side}_hi": hi})
-        row["n"] = int(best["test_acc"].notna().sum())
+            row[f"ours_{side}_median"] = robust_centre(values)
+            row[f"ours_{side}_values"] = tuple(float(v) for v in values)
+        test = best.dropna(subset=["test_acc"])
+        row["n"] = len(test)
         row["delta_test"] = row["ours_test"] - ref.test_acc
-        row["verdict"] = verdict(
-            ref.test_acc, row["ours_test"], row["ours_test_lo"], row["ours_test_hi"]
-        )
-        if row["n"] == 1:
-            row["verdict"] += " (1 seed, no CI)"
+        row["verdict"] = paper_verdict(test["test_acc"], ref.test_acc)
+        flags = failed_to_train(test["test_acc"])
+        if flags.any():
+            bad = test[flags]
+            row["failed_to_train"] = ", ".join(
+                f"seed {_seed(s)} ({a:.1f}%)"
+                for s, a in zip(bad["seed"], bad["test_acc"], strict=True)
+            )
+            kept = test.loc[~flags, "test_acc"]
+            row["note"] = (
+                f"{row['note']} failed to train: {row['failed_to_train']}; without them "
+                f"{kept.mean():.2f} (n={len(kept)})"
+            ).strip()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _seed(s) -> str:
+    return "?" if s is None or s != s else str(int(s))

@@ -13,7 +13,22 @@ import pandas as pd
 from ablation.report.cells import sorted_levels
 from ablation.report.reference import Reference
 from ablation.report.render import Bullets, Document, Heading, Image, Para, Table
-from ablation.report.stats import anova, effect_sentences, format_p
+from ablation.report.seed_sections import (
+    contrast_section,
+    failed_seeds,
+    failed_to_train_table,
+    variance_section,
+)
+from ablation.report.stats import (
+    FAILED_TO_TRAIN_RULE,
+    INTERVAL_SENTENCE,
+    VERDICT_RULE,
+    anova,
+    effect_sentences,
+    format_p,
+    interval,
+    robust_centre,
+)
 
 DATA_SOURCES = {
     "mnist": "the official MNIST training set (60,000 digits, shipped in a PyPI package, "
@@ -56,13 +71,16 @@ class Context:
     sort_key: Callable
 
 
-def fmt_ci(mean: float, lo: float, hi: float, digits: int = 2) -> str:
-    """'80.12 ± 0.45' (mean ± half-width of the 95% CI), '80.12' without a CI, '—' if none."""
+def fmt_ci(mean: float, lo: float, hi: float, digits: int = 2, values=None) -> str:
+    """'80.12 [79.60, 80.64]' (mean [95% interval]); without an interval the seeds' values
+    ('86.10, 87.80 (n=2)') when ``values`` are given, else the mean; '—' if there is none."""
     if mean is None or math.isnan(mean):
         return "—"
     if lo is None or math.isnan(lo):
+        if values is not None and len(values) > 1:
+            return ", ".join(f"{v:.{digits}f}" for v in values) + f" (n={len(values)})"
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def _num(x: float, digits: int = 2, sign: bool = False) -> str:
@@ -163,6 +181,12 @@ def _data_difference(names: list[str]) -> str:
     return f"{paper} {ours}"
 
 
+def _ours(r, side: str) -> str:
+    """Our mean [interval] in a comparison row, or the seeds' values below 3 seeds."""
+    o = f"ours_{side}"
+    return fmt_ci(r[o], r[f"{o}_lo"], r[f"{o}_hi"], 2, r[f"{o}_values"])
+
+
 def comparison(doc: Document, ctx: Context, figure_fn) -> None:
     comp = ctx.comp
     doc.add(Heading("Paper vs. reproduction"))
@@ -173,9 +197,10 @@ def comparison(doc: Document, ctx: Context, figure_fn) -> None:
                 "paper row": r["label"],
                 "our cell": r["cell"] or r["factors"],
                 "paper train (%)": f"{r['paper_train']:g}",
-                "ours train (%)": fmt_ci(r["ours_train"], r["ours_train_lo"], r["ours_train_hi"]),
+                "ours train (%)": _ours(r, "train"),
                 "paper test (%)": f"{r['paper_test']:g}",
-                "ours test (%)": fmt_ci(r["ours_test"], r["ours_test_lo"], r["ours_test_hi"]),
+                "ours test (%)": _ours(r, "test"),
+                "ours test median (%)": _num(r["ours_test_median"], 2),
                 "n seeds": str(r["n"]),
                 "Δ test (points)": _num(r["delta_test"], 2, sign=True),
                 "verdict": r["verdict"],
@@ -184,10 +209,8 @@ def comparison(doc: Document, ctx: Context, figure_fn) -> None:
     doc.add(
         Table(
             pd.DataFrame(rows),
-            "Ours: mean ± half-width of the 95% t-interval over "
-            "seeds. Δ = ours − paper (test). Verdict: within = the paper's test accuracy "
-            "lies inside our 95% CI; above / below = our whole CI is above / below it; "
-            "with one seed the point value is compared and no CI is given.",
+            f"{INTERVAL_SENTENCE} Median: the middle seed, which one failed seed cannot move. "
+            f"Δ = our mean − paper (test). {VERDICT_RULE}",
         )
     )
     notes = [f"{r['label']}: {r['note']}" for _, r in comp.iterrows() if r["note"]]
@@ -198,29 +221,50 @@ def comparison(doc: Document, ctx: Context, figure_fn) -> None:
         image(doc, ctx, p, "Test accuracy: paper (x) vs. ours (mean with 95% CI over seeds).")
 
 
+GRID_METRICS = (
+    ("train_acc", "train acc (%)", 2, 100.0),
+    ("test_acc", "test acc (%)", 2, 100.0),
+    ("train_loss", "train loss", 4, math.inf),
+    ("test_loss", "test loss", 4, math.inf),
+)
+
+
+def _summary(values, digits: int, hi_bound: float = 100.0) -> str:
+    """fmt_ci of a cell's seed values: mean [clipped interval], or the values below 3 seeds."""
+    v = [float(x) for x in values if x == x]
+    mean, lo, hi, _ = interval(v, hi_bound=hi_bound)
+    return fmt_ci(mean, lo, hi, digits, v)
+
+
 def grid(doc: Document, ctx: Context) -> None:
     doc.add(Heading("Full grid"))
+    flagged = failed_seeds(ctx.fin)
+    fin = ctx.fin.sort_values("seed") if not ctx.fin.empty else ctx.fin
+    by_cell = dict(tuple(fin.groupby("cell", sort=False))) if not fin.empty else {}
     rows = []
     for _, c in ctx.cells.iterrows():
         row = {f: c[f] for f in ctx.vary}
         row["cell"] = c["cell"]
         row["status"] = c["status_text"]
         row["n seeds"] = str(c["n_seeds"])
-        for m, label, d in (
-            ("train_acc", "train acc (%)", 2),
-            ("test_acc", "test acc (%)", 2),
-            ("train_loss", "train loss", 4),
-            ("test_loss", "test loss", 4),
-        ):
-            row[label] = fmt_ci(c[f"{m}_mean"], c[f"{m}_lo"], c[f"{m}_hi"], d)
+        g = by_cell.get(c["cell"], fin.iloc[:0])
+        for m, label, d, hi_bound in GRID_METRICS:
+            row[label] = _summary(g[m], d, hi_bound) if len(g) else "—"
+            if m == "test_acc":
+                row["test median (%)"] = _num(robust_centre(g[m]), 2) if len(g) else "—"
+                bad = flagged[flagged["cell"] == c["cell"]]
+                row["failed to train"] = ", ".join(f"seed {s}" for s in bad["seed"]) or "—"
+                kept = g[~g["run_id"].isin(bad["run_id"])]
+                row["test acc w/o failed (%)"] = _summary(kept[m], d) if len(bad) else "—"
         row["fit time (s)"] = _num(c["fit_s_mean"], 1)
         rows.append(row)
     doc.add(
         Table(
             pd.DataFrame(rows),
-            "Every cell of the full factorial of the observed factor "
-            "levels; mean ± 95% CI over finished seeds. 'missing' = never run; 'FAILED' = "
-            "no finished run, with the logged reason.",
+            f"Every cell of the full factorial of the observed factor levels, over finished "
+            f"seeds. {INTERVAL_SENTENCE} Losses: the same interval, clipped at 0. Median: the "
+            f"middle seed. {FAILED_TO_TRAIN_RULE} 'w/o failed' = the cell without those "
+            "seeds. 'missing' = never run; 'FAILED' = no finished run, with the logged reason.",
         )
     )
     missing = int((ctx.cells["status"] == "missing").sum())
@@ -229,6 +273,13 @@ def grid(doc: Document, ctx: Context) -> None:
 
 
 def effects(doc: Document, ctx: Context) -> None:
+    """The ANOVA overview, then the contrasts between levels and the variance shares."""
+    _anova(doc, ctx)
+    contrast_section(doc, ctx)
+    variance_section(doc, ctx)
+
+
+def _anova(doc: Document, ctx: Context) -> None:
     doc.add(Heading("Effects (ANOVA on final test accuracy)"))
     fin = ctx.fin
     vary = [f for f in ctx.vary if not fin.empty and fin[f].nunique() > 1]
@@ -265,7 +316,13 @@ def effects(doc: Document, ctx: Context) -> None:
         p=result.table["p"].map(lambda v: format_p(v).removeprefix("p = ").replace("p ", "")),
         partial_eta2=result.table["partial_eta2"].map(lambda v: _num(v, 3)),
     )[["term", "df", "F", "p", "partial_eta2"]].rename(columns={"partial_eta2": "partial η²"})
-    doc.add(Table(table))
+    doc.add(
+        Table(
+            table,
+            "Type-II ANOVA (statsmodels OLS) over runs: p from each term's F-test, not corrected "
+            "for the number of terms; the contrasts below say by how much and where.",
+        )
+    )
     sentences = effect_sentences(fin, "test_acc", vary, result, sort_key=ctx.sort_key)
     if sentences:
         doc.add(Bullets(sentences))
@@ -325,26 +382,27 @@ def ap_table(doc: Document, curves: dict) -> None:
 
 
 def failures(doc: Document, ctx: Context) -> None:
+    """Runs that did not finish, then finished seeds that failed to train."""
     bad = ctx.runs[ctx.runs["status"] != "FINISHED"]
-    if bad.empty:
-        return
-    doc.add(Heading("Runs that did not finish"))
-    frame = pd.DataFrame(
-        {
-            "cell": bad["cell"],
-            "seed": bad["seed"].map(lambda s: "?" if s is None or s != s else str(int(s))),
-            "status": bad["status"],
-            "reason": bad["failure"].map(lambda r: r or "no reason logged"),
-            "run id": bad["run_id"],
-        }
-    )
-    doc.add(
-        Table(
-            frame,
-            "Only configurations without any FINISHED run are listed; see the "
-            "run's error.txt artifact for the traceback.",
+    if not bad.empty:
+        doc.add(Heading("Runs that did not finish"))
+        frame = pd.DataFrame(
+            {
+                "cell": bad["cell"],
+                "seed": bad["seed"].map(lambda s: "?" if s is None or s != s else str(int(s))),
+                "status": bad["status"],
+                "reason": bad["failure"].map(lambda r: r or "no reason logged"),
+                "run id": bad["run_id"],
+            }
         )
-    )
+        doc.add(
+            Table(
+                frame,
+                "Only configurations without any FINISHED run are listed; see the "
+                "run's error.txt artifact for the traceback.",
+            )
+        )
+    failed_to_train_table(doc, ctx)
 
 
 def provenance(doc: Document, ctx: Context) -> None:

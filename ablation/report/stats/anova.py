@@ -1,7 +1,4 @@
-"""Statistics over seeds: t-based confidence intervals, verdicts against a paper, ANOVA.
-
-Everything here works on plain numbers and pandas frames; nothing touches MLflow.
-"""
+"""Type-II ANOVA over runs (the report's overview test) and its plain-language sentences."""
 
 from __future__ import annotations
 
@@ -9,43 +6,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
-from scipy import stats as sps
-
-
-def t_ci(values, level: float = 0.95) -> tuple[float, float, float, int]:
-    """Mean and two-sided t-interval over seeds: ``(mean, lo, hi, n)``.
-
-    NaNs are ignored. With fewer than two values the interval is ``(nan, nan)``.
-    """
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
-    n = int(x.size)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    mean = float(x.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, n
-    half = float(sps.t.ppf(0.5 + level / 2, df=n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return mean, mean - half, mean + half, n
-
-
-def verdict(paper: float, mean: float, lo: float, hi: float) -> str:
-    """Where our result lies relative to the paper's value.
-
-    ``within``: the paper's value is inside our interval; ``above``: our whole interval is
-    above it; ``below``: our whole interval is below it; ``not run`` when we have no value.
-    Without an interval (one seed) the point value is compared directly, so ``within``
-    then only happens on exact equality.
-    """
-    if mean is None or math.isnan(mean):
-        return "not run"
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        lo = hi = mean
-    if lo <= paper <= hi:
-        return "within"
-    return "above" if lo > paper else "below"
 
 
 def format_p(p: float) -> str:
