@@ -25,6 +25,7 @@ MAX_CONFUSION_RUNS = 20
 FIGURE_NAMES = (
     "paper_vs_ours.png",
     "learning_curves.png",
+    "learning_curves_val.png",
     "accuracy_by_factor.png",
     "per_class_recall.png",
     "confusion_best.png",
@@ -140,6 +141,7 @@ def build(
         (fig_dir / name).unlink(missing_ok=True)
 
     comp = compare(ref, runs, vary) if ref else None
+    hist = _histories(client if (make_figures or comp is not None) else None, fin)
     doc = Document(title=f"Ablation report: {experiment}")
     ctx = sections.Context(
         experiment=experiment,
@@ -161,13 +163,20 @@ def build(
     sections.protocol(doc, ctx)
     if comp is not None:
         sections.comparison(doc, ctx, figs.paper_vs_ours if make_figures else None)
+        from ablation.report.budget import budget_table
+
+        budget = budget_table(hist, comp, fin)
+        sections.budget_matched(doc, ctx, budget)
+    else:
+        budget = None
+    sections.validation(doc, ctx)
     sections.grid(doc, ctx)
     sections.effects(doc, ctx)
     sections.per_class(doc, ctx, make_figures)
 
     figures: list[Path] = []
     if make_figures and not fin.empty:
-        figures = _figure_section(doc, ctx, client, roc_row)
+        figures = _figure_section(doc, ctx, client, roc_row, hist, budget)
     sections.failures(doc, ctx)
     sections.provenance(doc, ctx)
     figures = sorted({*figures, *(p for p in fig_dir.glob("*.png") if p.name in FIGURE_NAMES)})
@@ -184,22 +193,84 @@ def build(
     )
 
 
-def _figure_section(doc: Document, ctx, client, roc_row) -> list[Path]:
-    made: list[Path] = []
-    doc.add(Heading("Figures"))
-    hist = store.fetch_histories(client, list(ctx.fin["run_id"]))
-    if not hist.empty and (hist["key"] == "test/acc").any():
-        p = figs.learning_curves(hist, ctx.fin, ctx.vary, ctx.fig_dir / "learning_curves.png")
-        made.append(p)
-        sections.image(
-            doc,
-            ctx,
-            p,
-            "Learning curves: test accuracy (%) vs. logged step per cell; "
-            "line = mean over seeds, band = 95% t-CI.",
+HISTORY_KEYS = ("test/acc", "train/acc", "val/acc")
+
+
+def _histories(client, fin: pd.DataFrame) -> pd.DataFrame:
+    """Metric histories of the finished runs (an empty table without a client or runs)."""
+    if client is None or fin.empty:
+        return pd.DataFrame(columns=["run_id", "key", "step", "value"])
+    return store.fetch_histories(client, list(fin["run_id"]), keys=HISTORY_KEYS)
+
+
+def _curves_caption(ctx, enc, per_epoch: dict, split: str, refs: bool) -> str:
+    """What the learning-curve figure shows, naming only what varies in it."""
+    from ablation.report.budget import updates_per_epoch
+
+    text = (
+        f"Learning curves: {split} accuracy (%) against epochs (passes over the training "
+        "set), line = mean over seeds"
+    )
+    n = ctx.fin.groupby("cell")["run_id"].count()
+    if (n >= figs.MIN_SEEDS_FOR_BAND).any():
+        text += (
+            f"; band = 95% t-interval clipped to [0, 100], drawn for cells with at least "
+            f"{figs.MIN_SEEDS_FOR_BAND} seeds"
         )
     else:
-        doc.add(Para("No test/acc history was logged, so no learning curves.", "note"))
+        text += f"; no band (fewer than {figs.MIN_SEEDS_FOR_BAND} seeds per cell)"
+    if enc.facet:
+        text += f". One panel per level of {enc.facet}"
+    if enc.colour:
+        text += f"; colour = {', '.join(enc.colour)}, the same in every figure of this report"
+    if len(set(per_epoch.values())) > 1:
+        by_optim: dict[str, set] = {}
+        for params in ctx.fin["params"]:
+            u = updates_per_epoch(params)
+            by_optim.setdefault(params.get("optim.name", "?"), set()).add(u or "?")
+        parts = [f"{o}: {' or '.join(map(str, sorted(u, key=str)))}" for o, u in by_optim.items()]
+        text += ". Parameter updates per epoch: " + "; ".join(parts)
+    if refs:
+        text += ". Dashed: the paper's test accuracy for the cell (see the budget-matched table)"
+    return text + "."
+
+
+def _short(ctx, row) -> str:
+    """A cell named by the factors that vary in this report only."""
+    named = [f"{f}={row[f]}" for f in ctx.vary if f in row and ctx.cells[f].nunique() > 1]
+    return ", ".join(named) or str(row["cell"])
+
+
+def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[Path]:
+    from ablation.report.budget import updates_per_epoch
+
+    made: list[Path] = []
+    doc.add(Heading("Figures"))
+    enc = figs.encoding(ctx.fin, ctx.vary)
+    per_epoch = {
+        cell: updates_per_epoch(g["params"].iloc[0]) for cell, g in ctx.fin.groupby("cell")
+    }
+    refs = [] if budget is None else list(zip(budget["cell"], budget["paper_test"], strict=True))
+    for key, name, what in (
+        ("test/acc", "learning_curves.png", "test"),
+        ("val/acc", "learning_curves_val.png", "validation"),
+    ):
+        if hist.empty or not (hist["key"] == key).any():
+            if key == "test/acc":
+                doc.add(Para("No test/acc history was logged, so no learning curves.", "note"))
+            continue
+        shown = refs if key == "test/acc" else []
+        p = figs.learning_curves(
+            hist,
+            ctx.fin,
+            enc,
+            ctx.fig_dir / name,
+            key=key,
+            updates_per_epoch=per_epoch,
+            references=shown,
+        )
+        made.append(p)
+        sections.image(doc, ctx, p, _curves_caption(ctx, enc, per_epoch, what, bool(shown)))
     if any(ctx.fin[f].nunique() > 1 for f in ctx.vary):
         vary = [f for f in ctx.vary if ctx.fin[f].nunique() > 1]
         p = figs.accuracy_by_factor(ctx.fin, vary, ctx.fig_dir / "accuracy_by_factor.png")
@@ -208,8 +279,9 @@ def _figure_section(doc: Document, ctx, client, roc_row) -> list[Path]:
             doc,
             ctx,
             p,
-            "Final test accuracy (%) by factor level: diamonds = mean over "
-            "runs (pooling the other factors) with 95% t-CI, grey dots = single runs.",
+            "Final test accuracy (%) by factor level: diamonds = mean over runs (pooling the "
+            "other factors), bars = 95% t-interval clipped to [0, 100], drawn only for levels "
+            f"with at least {figs.MIN_SEEDS_FOR_BAND} runs; grey dots = single runs.",
         )
     done = ctx.cells[ctx.cells["n_seeds"] > 0]
     best = done.loc[done["test_acc_mean"].idxmax()]
@@ -221,11 +293,17 @@ def _figure_section(doc: Document, ctx, client, roc_row) -> list[Path]:
             if m is None:
                 doc.add(Para(f"No confusion_matrix.csv artifact for the {kind} cell.", "note"))
                 continue
-            title = f"Confusion matrix, {kind} cell: {row['cell']} (summed over {used} seed(s))"
+            cell = _short(ctx, row)
+            title = f"Confusion matrix, {kind} cell: {cell} (summed over {used} seed(s))"
             p = figs.confusion(m, title, ctx.fig_dir / f"confusion_{kind}.png")
             made.append(p)
             sections.image(
-                doc, ctx, p, title + "; numbers are counts, colour is the share of the true digit."
+                doc,
+                ctx,
+                p,
+                title + "; numbers are counts of test digits. Off the diagonal (errors) the "
+                "colour is the count, so the largest confusions stand out; the diagonal "
+                "(correct) is grey with its count.",
             )
         made += _prediction_figures(doc, ctx, client, roc_row, Path(tmp))
     return made
@@ -254,7 +332,7 @@ def _prediction_figures(doc, ctx, client, row, tmp: Path) -> list[Path]:
             )
         )
         return []
-    title = f"{row['cell']} (seed {seed})"
+    title = f"{_short(ctx, row)} (seed {seed})"
     curves = figs.roc_pr(pred, title, ctx.fig_dir / "roc.png", ctx.fig_dir / "pr.png")
     acc = 100 * float((pred.y_pred == pred.y_true).mean())
     doc.add(
@@ -267,8 +345,20 @@ def _prediction_figures(doc, ctx, client, row, tmp: Path) -> list[Path]:
     )
     sections.ap_table(doc, curves)
     made = [ctx.fig_dir / "roc.png", ctx.fig_dir / "pr.png"]
-    sections.image(doc, ctx, made[0], f"One-vs-rest ROC curves per digit, {title}.")
-    sections.image(doc, ctx, made[1], f"One-vs-rest precision-recall curves per digit, {title}.")
+    sections.image(
+        doc,
+        ctx,
+        made[0],
+        f"One-vs-rest ROC curves per digit, {title}; false-positive rate on a log scale so "
+        "that curves with AUC close to 1 still differ.",
+    )
+    sections.image(
+        doc,
+        ctx,
+        made[1],
+        f"One-vs-rest precision-recall curves per digit, {title}; the inset zooms on "
+        "recall >= 0.9, where the curves differ.",
+    )
     p = figs.misclassified_gallery(pred, title, ctx.fig_dir / "misclassified.png")
     if p is not None:
         made.append(p)

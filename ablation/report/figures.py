@@ -1,150 +1,311 @@
 """Report figures (matplotlib object API + seaborn; no pyplot, so no global backend state).
 
-Each function draws one PNG and returns its path. Text from the store goes through
-``_txt`` so a ``$`` in a label cannot trigger mathtext.
+One style for every figure (``STYLE``, applied by ``_styled``); one colour per level of the
+colour factor(s), built once per report (``encoding``) and passed to every figure that
+draws cells. Labels are wrapped at spaces, never cut. Text from the store goes through
+``_txt`` so a ``$`` cannot trigger mathtext. Every figure passes through ``_save``, which
+hands it to the observers registered with ``capture`` (tests read the drawn artists).
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib as mpl
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
+from ablation.report.cells import sorted_levels
 from ablation.report.stats import t_ci
 
 DPI = 110
+STYLE = {
+    **sns.axes_style("whitegrid"),
+    **sns.plotting_context("paper", font_scale=1.15),
+    "axes.titlesize": 10,
+    "figure.titlesize": 11,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "legend.frameon": False,
+    "savefig.dpi": DPI,
+}
+MIN_SEEDS_FOR_BAND = 3
+_observers: list = []
 
 
-def _txt(text, limit: int = 60) -> str:
+def _styled(fn):
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with mpl.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+@contextmanager
+def capture() -> Iterator[dict[str, Figure]]:
+    """Collect every figure saved inside the block: ``{file name: Figure}`` (a test hook)."""
+    drawn: dict[str, Figure] = {}
+
+    def keep(path: Path, fig: Figure) -> None:
+        drawn[path.name] = fig
+
+    _observers.append(keep)
+    try:
+        yield drawn
+    finally:
+        _observers.remove(keep)
+
+
+def _txt(text, width: int = 0) -> str:
+    """Plain text for matplotlib: ``$`` escaped; wrapped at spaces to ``width`` (never cut)."""
     s = str(text).replace("$", r"\$").replace("\n", " ")
-    return s if len(s) <= limit else s[: limit - 1] + "…"
+    if width and len(s) > width:
+        s = "\n".join(textwrap.wrap(s, width, break_long_words=False, break_on_hyphens=False))
+    return s
 
 
 def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    for observer in _observers:
+        observer(path, fig)
     return path
 
 
-def _palette(n: int):
-    return sns.color_palette("tab10" if n <= 10 else "husl", n)
+def clipped_interval(values, low: float = 0.0, high: float = 100.0) -> tuple[float, float, float]:
+    """``(mean, lo, hi)``: 95% t-interval clipped to the metric's range ``[low, high]``.
+
+    ``lo``/``hi`` are NaN (no band, no bar) with fewer than ``MIN_SEEDS_FOR_BAND`` values.
+    Stand-in until the statistics module's clipped interval lands: swap it here only.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if v.size < MIN_SEEDS_FOR_BAND:
+        return mean, math.nan, math.nan
+    _, lo, hi, _ = t_ci(v)
+    return mean, float(min(max(lo, low), mean)), float(max(min(hi, high), mean))
 
 
-def _tci(values) -> tuple[float, float]:
-    mean, lo, hi, _ = t_ci(values)
-    return (mean, mean) if math.isnan(lo) else (lo, hi)
+@dataclass(frozen=True)
+class Encoding:
+    """How cells map to panels and colours; one per report, shared by every figure."""
+
+    facet: str | None  # the factor that splits panels (the one with most levels)
+    colour: tuple[str, ...]  # the factors whose level combination picks the colour
+    palette: dict[str, tuple]  # legend label -> colour
+    facet_levels: tuple = ()
+
+    def label(self, row) -> str:
+        return ", ".join(str(row[f]) for f in self.colour) if self.colour else "all runs"
+
+    @property
+    def title(self) -> str:
+        return ", ".join(self.colour)
 
 
+def encoding(fin: pd.DataFrame, vary: list[str]) -> Encoding:
+    """Facet by the varying factor with most levels (ties: the later one); colour the rest."""
+    moving = [f for f in vary if f in fin and fin[f].nunique() > 1]
+    facet = max(reversed(moving), key=lambda f: fin[f].nunique()) if len(moving) > 1 else None
+    colour = tuple(f for f in moving if f != facet)
+    levels = [sorted_levels(f, fin[f].unique()) for f in colour]
+    seen = set(map(tuple, fin[list(colour)].to_numpy())) if colour else set()
+    combos = [c for c in itertools.product(*levels) if c in seen] if colour else [()]
+    labels = [", ".join(map(str, c)) if c else "all runs" for c in combos]
+    colours = sns.color_palette("tab10" if len(labels) <= 10 else "husl", len(labels))
+    facets = tuple(sorted_levels(facet, fin[facet].unique())) if facet else ()
+    return Encoding(facet, colour, dict(zip(labels, colours, strict=True)), facets)
+
+
+def _grid(n: int, width: float = 4.6, height: float = 3.6):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(width * cols + 2.2, height * rows + 0.8), layout="constrained")
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def _legend(fig: Figure, enc: Encoding, extra: list[tuple] = ()) -> None:
+    handles = [Line2D([], [], color=c, lw=2) for c in enc.palette.values()]
+    labels = [_txt(lb, 24) for lb in enc.palette]
+    for handle, label in extra:
+        handles.append(handle)
+        labels.append(_txt(label, 24))
+    fig.legend(handles, labels, loc="outside right center", title=_txt(enc.title, 24) or None)
+
+
+@_styled
 def paper_vs_ours(comp: pd.DataFrame, path: Path) -> Path:
-    """Paper's test accuracy (x marker) against ours (mean with 95% CI) per reference row."""
-    fig = Figure(figsize=(8, 0.6 * len(comp) + 1.6))
+    """Paper's test accuracy (x) against ours (mean; clipped 95% t-interval with >= 3 seeds).
+
+    Rows without a finished run of ours are not drawn; they are named under the axes.
+    """
+    ran = comp[comp["ours_test"].notna()].reset_index(drop=True)
+    absent = [str(lb) for lb in comp.loc[comp["ours_test"].isna(), "label"]]
+    fig = Figure(figsize=(8, 0.55 * len(ran) + 1.9), layout="constrained")
     ax = fig.subplots()
-    y = np.arange(len(comp))[::-1]
-    ax.scatter(comp["paper_test"], y, marker="x", s=70, color="black", label="paper", zorder=3)
-    ours = comp["ours_test"].to_numpy(float)
-    lo = comp["ours_test_lo"].fillna(comp["ours_test"]).to_numpy(float)
-    hi = comp["ours_test_hi"].fillna(comp["ours_test"]).to_numpy(float)
-    ok = ~np.isnan(ours)
-    ax.errorbar(
-        ours[ok],
-        y[ok],
-        xerr=[ours[ok] - lo[ok], hi[ok] - ours[ok]],
-        fmt="o",
-        color="tab:blue",
-        capsize=4,
-        label="ours (mean, 95% CI)",
-    )
-    for yi in y[~ok]:
-        ax.annotate(
-            "not run",
-            (np.nanmin(comp["paper_test"]), yi),
-            xytext=(8, -3),
-            textcoords="offset points",
-            color="gray",
-        )
-    ax.set_yticks(y, [_txt(lb, 40) for lb in comp["label"]])
+    y = np.arange(len(ran))[::-1]
+    ax.scatter(ran["paper_test"], y, marker="x", s=70, color="black", label="paper", zorder=3)
+    ax.scatter(ran["ours_test"], y, marker="o", s=30, color="tab:blue", label="ours (mean)")
+    lo = ran["ours_test_lo"].clip(0, 100).to_numpy(float)
+    hi = ran["ours_test_hi"].clip(0, 100).to_numpy(float)
+    band = ~np.isnan(lo) & ~np.isnan(hi) & (ran["n"].to_numpy() >= MIN_SEEDS_FOR_BAND)
+    if band.any():
+        ax.hlines(y[band], lo[band], hi[band], color="tab:blue", lw=1.6, label="ours 95% CI")
+    ax.set_yticks(y, [_txt(lb, 30) for lb in ran["label"]])
     ax.set_xlabel("test accuracy (%)")
     ax.set_title("Paper vs. reproduction: test accuracy")
-    ax.grid(axis="x", alpha=0.3)
-    ax.margins(y=0.15)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
+    ax.margins(y=0.2)
+    fig.legend(loc="outside lower center", ncol=3)
+    if absent:
+        note = "Not run in this study: " + "; ".join(absent)
+        fig.text(0.01, 0.0, _txt(note, 110), fontsize=7, color="0.4", va="top")
     return _save(fig, path)
 
 
-def learning_curves(hist: pd.DataFrame, runs: pd.DataFrame, vary: list[str], path: Path) -> Path:
-    """Test accuracy vs. step per cell: mean over seeds with a 95% t-CI band.
+def _mean_curves(h: pd.DataFrame) -> pd.DataFrame:
+    """Per step: mean and clipped interval over the runs of one cell."""
+    rows = [(step, *clipped_interval(g["value"])) for step, g in h.groupby("step")]
+    return pd.DataFrame(rows, columns=["step", "mean", "lo", "hi"])
 
-    ``hist`` is the long table from ``runs.fetch_histories``; ``runs`` maps run_id to cell.
-    With more than six cells the last varying factor splits the panels.
+
+@_styled
+def learning_curves(
+    hist: pd.DataFrame,
+    runs: pd.DataFrame,
+    enc: Encoding,
+    path: Path,
+    *,
+    key: str = "test/acc",
+    updates_per_epoch: dict[str, int | None] | None = None,
+    references: list[tuple[str, float]] = (),
+) -> Path:
+    """Accuracy (%) vs. epochs (passes over the training set) per cell, mean over seeds.
+
+    ``runs`` maps run_id to cell and factors; ``updates_per_epoch`` (cell -> updates) puts
+    update steps on a second axis when every cell has the same number; ``references`` are
+    ``(cell, accuracy)`` pairs drawn as dashed lines in the cell's colour.
     """
-    h = hist[hist["key"] == "test/acc"].merge(runs[["run_id", "cell", *vary]], on="run_id")
+    cols = ["run_id", "cell", *enc.colour, *([enc.facet] if enc.facet else [])]
+    h = hist[hist["key"] == key].merge(runs[cols], on="run_id")
     h = h.assign(value=100.0 * h["value"])
-    cells = list(dict.fromkeys(runs.sort_values("cell")["cell"]))
-    panel_by = vary[-1] if len(cells) > 6 and len(vary) > 1 else None
-    panels = sorted(h[panel_by].unique()) if panel_by else [None]
-    colours = dict(zip(cells, _palette(len(cells)), strict=True))
-    fig = Figure(figsize=(6.5 * len(panels), 4.6))
-    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True, squeeze=False)[0])
+    panels = list(enc.facet_levels) or [None]
+    fig, axes = _grid(len(panels))
+    banded, last = False, {}
     for ax, panel in zip(axes, panels, strict=True):
-        sub = h if panel is None else h[h[panel_by] == panel]
-        for cell, g in sub.groupby("cell", sort=True):
-            agg = g.groupby("step")["value"].agg(list)
-            stats = np.array([(*_tci(v), np.mean(v)) for v in agg])
-            steps = agg.index.to_numpy()
-            ax.plot(steps, stats[:, 2], color=colours[cell], label=_txt(cell, 45), lw=1.6)
-            ax.fill_between(steps, stats[:, 0], stats[:, 1], color=colours[cell], alpha=0.2)
-        ax.set_xlabel("training step (as logged)")
-        if panel_by:
-            ax.set_title(f"{_txt(panel_by)} = {_txt(panel)}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-    axes[0].set_ylabel("test accuracy (%)")
-    fig.suptitle("Test accuracy during training (mean over seeds; band = 95% CI)")
+        sub = h if panel is None else h[h[enc.facet] == panel]
+        for cell, g in sub.groupby("cell", sort=False):
+            label = enc.label(g.iloc[0])
+            colour = enc.palette[label]
+            stats = _mean_curves(g)
+            last[cell] = stats["step"].max()
+            ax.plot(stats["step"], stats["mean"], color=colour, lw=1.6, label=label)
+            ok = stats["lo"].notna()
+            if ok.any():
+                banded = True
+                s = stats[ok]
+                ax.fill_between(s["step"], s["lo"], s["hi"], color=colour, alpha=0.2, lw=0)
+            for ref_cell, value in references:
+                if ref_cell == cell:
+                    ax.axhline(value, color=colour, ls="--", lw=1.1)
+        if panel is not None:
+            ax.set_title(_txt(f"{enc.facet} = {panel}", 40))
+    ends = [v for v in last.values() if v > 0]
+    if ends and max(ends) > 5 * min(ends):  # e.g. 300 full-batch epochs beside 20 minibatch
+        for ax in axes:
+            ax.set_xscale("symlog", linthresh=1, linscale=0.4)
+        xlabel = "epochs (passes over the training set; log scale above 1)"
+    else:
+        xlabel = "epochs (passes over the training set)"
+    per = {u for u in (updates_per_epoch or {}).values()}
+    if per == {1}:
+        xlabel = "epochs (= full-batch update steps)"
+    elif len(per) == 1 and None not in per:
+        u = per.pop()
+        for ax in axes[: min(len(axes), 3)]:
+            top = ax.secondary_xaxis("top", functions=(lambda e, u=u: e * u, lambda s, u=u: s / u))
+            top.set_xlabel(f"update steps ({u} per epoch)")
+    for ax in axes:
+        ax.set_xlabel(xlabel if ax.get_subplotspec().is_last_row() else "")
+        ax.set_ylim(None, 100.5)
+    split = {"val": "validation"}.get(key.split("/")[0], key.split("/")[0])
+    for ax in axes[:: min(len(axes), 3)]:
+        ax.set_ylabel(f"{split} accuracy (%)")
+    extra = []
+    if references:
+        extra.append((Line2D([], [], color="0.3", ls="--"), "paper's test accuracy for the cell"))
+    _legend(fig, enc, extra)
+    band = (
+        f"band = 95% t-interval clipped to [0, 100], cells with >= {MIN_SEEDS_FOR_BAND} seeds"
+        if banded
+        else f"no band: fewer than {MIN_SEEDS_FOR_BAND} seeds per cell"
+    )
+    title = f"{split.capitalize()} accuracy during training: mean over seeds; {band}"
+    fig.suptitle(_txt(title, 95))
     return _save(fig, path)
 
 
+@_styled
 def accuracy_by_factor(fin: pd.DataFrame, vary: list[str], path: Path) -> Path:
-    """Final test accuracy per level of each varying factor (mean, 95% t-CI, seeds as dots)."""
-    fig = Figure(figsize=(3.6 * len(vary) + 0.8, 4.2))
+    """Final test accuracy per level of each varying factor (mean, clipped CI, runs as dots)."""
+    fig = Figure(figsize=(3.6 * len(vary) + 0.8, 4.2), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(vary), sharey=True, squeeze=False)[0])
-    from ablation.report.cells import sorted_levels
-
+    rng = np.random.default_rng(0)  # jitter only; fixed so the figure is reproducible
     for ax, factor in zip(axes, vary, strict=True):
         order = sorted_levels(factor, fin[factor].unique())
-        sns.stripplot(
-            data=fin, x=factor, y="test_acc", order=order, ax=ax, color="0.6", size=4, jitter=0.15
-        )
-        sns.pointplot(
-            data=fin,
-            x=factor,
-            y="test_acc",
-            order=order,
-            ax=ax,
-            errorbar=_tci,
-            capsize=0.15,
-            color="tab:blue",
-            linestyle="none",
-            markers="D",
-        )
-        ax.set_xlabel(_txt(factor))
-        ax.set_xticks(range(len(order)), [_txt(o, 15) for o in order])
-        ax.set_ylabel("")
-        ax.grid(axis="y", alpha=0.3)
+        for i, level in enumerate(order):
+            values = fin.loc[fin[factor] == level, "test_acc"].dropna().to_numpy(float)
+            ax.scatter(i + rng.uniform(-0.15, 0.15, values.size), values, s=12, color="0.6")
+            mean, lo, hi = clipped_interval(values)
+            ax.scatter([i], [mean], marker="D", s=36, color="tab:blue", zorder=3)
+            if not math.isnan(lo):
+                ax.errorbar(
+                    [i],
+                    [mean],
+                    yerr=[[mean - lo], [hi - mean]],
+                    color="tab:blue",
+                    capsize=4,
+                    lw=1.4,
+                    fmt="none",
+                )
+        ax.set_xticks(range(len(order)), [_txt(o, 12) for o in order])
+        ax.set_xlim(-0.6, len(order) - 0.4)
+        ax.set_xlabel(_txt(factor, 30))
     axes[0].set_ylabel("final test accuracy (%)")
-    fig.suptitle("Test accuracy by factor (mean over runs and other factors; 95% t-CI)")
+    fig.suptitle(
+        _txt(
+            "Final test accuracy by factor level: mean over runs pooling the other factors "
+            f"(diamond), 95% t-interval clipped to [0, 100] with >= {MIN_SEEDS_FOR_BAND} runs",
+            90,
+        )
+    )
     return _save(fig, path)
 
 
+@_styled
 def per_class_heatmap(table: pd.DataFrame, path: Path, what: str = "recall") -> Path:
     """Cells x digits heatmap of per-class recall (or precision) in percent."""
-    fig = Figure(figsize=(9, 0.45 * len(table) + 1.8))
+    fig = Figure(figsize=(9, 0.45 * len(table) + 1.8), layout="constrained")
     ax = fig.subplots()
     shown = table.copy()
-    shown.index = [_txt(i, 45) for i in shown.index]
+    shown.index = [_txt(i, 40) for i in shown.index]
     sns.heatmap(
         shown,
         ax=ax,
@@ -162,38 +323,49 @@ def per_class_heatmap(table: pd.DataFrame, path: Path, what: str = "recall") -> 
     return _save(fig, path)
 
 
+@_styled
 def confusion(matrix: np.ndarray, title: str, path: Path) -> Path:
-    """Confusion matrix heatmap (counts annotated, colour = share of the true class)."""
-    fig = Figure(figsize=(6.6, 5.6))
+    """Confusion counts: errors coloured by count; the diagonal (correct) grey with its count."""
+    fig = Figure(figsize=(6.8, 5.8), layout="constrained")
     ax = fig.subplots()
-    rows = matrix.sum(axis=1, keepdims=True)
-    share = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    counts = np.asarray(matrix).astype(int)
+    diag = np.eye(len(counts), dtype=bool)
+    text = np.where(counts > 0, counts.astype(str), "")
     sns.heatmap(
-        100 * share,
+        np.where(diag, np.nan, counts),
         ax=ax,
-        annot=matrix.astype(int),
-        fmt="d",
-        cmap="Blues",
+        mask=diag,
+        annot=np.where(diag, "", text),
+        fmt="",
+        cmap="Reds",
         vmin=0,
-        vmax=100,
-        cbar_kws={"label": "share of true digit (%)"},
+        vmax=max(1, int(counts[~diag].max(initial=0))),
+        linewidths=0.5,
+        linecolor="white",
+        cbar_kws={"label": "misclassified test digits (count)"},
         annot_kws={"fontsize": 7},
     )
+    for i, n in enumerate(np.diag(counts)):
+        ax.add_patch(Rectangle((i, i), 1, 1, facecolor="0.88", edgecolor="white", lw=0.5))
+        ax.text(i + 0.5, i + 0.5, str(n), ha="center", va="center", fontsize=7, color="0.25")
     ax.set_xlabel("predicted digit")
     ax.set_ylabel("true digit")
-    ax.set_title(_txt(title, 90), fontsize=10)
+    ax.set_title(_txt(title, 70))
     return _save(fig, path)
 
 
+@_styled
 def roc_pr(pred, title: str, roc_path: Path, pr_path: Path) -> dict[str, list[float]]:
-    """One-vs-rest ROC (with AUC) and precision-recall (with AP) curves per digit."""
+    """One-vs-rest ROC (log false-positive axis, AUC) and PR (full + zoom near 1, AP) per digit."""
     from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
     classes = range(pred.proba.shape[1])
-    colours = _palette(len(classes))
+    colours = sns.color_palette("tab10", len(classes))
     out = {"auc": [], "ap": []}
-    fig_roc, fig_pr = Figure(figsize=(6.4, 5.6)), Figure(figsize=(6.4, 5.6))
-    ax_roc, ax_pr = fig_roc.subplots(), fig_pr.subplots()
+    fig_roc = Figure(figsize=(7.6, 5.4), layout="constrained")
+    fig_pr = Figure(figsize=(11.5, 5.0), layout="constrained")
+    ax_roc, (ax_pr, zoom) = fig_roc.subplots(), fig_pr.subplots(1, 2)
+    floor_fpr, floor_prec = 1.0, 1.0
     for k in classes:
         truth = pred.y_true == k
         if not truth.any() or truth.all():
@@ -205,23 +377,32 @@ def roc_pr(pred, title: str, roc_path: Path, pr_path: Path) -> dict[str, list[fl
         a, ap = auc(fpr, tpr), average_precision_score(truth, pred.proba[:, k])
         out["auc"].append(float(a))
         out["ap"].append(float(ap))
-        ax_roc.plot(fpr, tpr, color=colours[k], lw=1.2, label=f"digit {k} (AUC {a:.3f})")
-        ax_pr.plot(rec, prec, color=colours[k], lw=1.2, label=f"digit {k} (AP {ap:.3f})")
-    ax_roc.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
-    ax_roc.set(
-        xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01)
-    )
-    ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01))
-    ax_roc.set_title(f"One-vs-rest ROC: {_txt(title, 60)}", fontsize=10)
-    ax_pr.set_title(f"One-vs-rest precision-recall: {_txt(title, 60)}", fontsize=10)
-    for ax, loc in ((ax_roc, "lower right"), (ax_pr, "lower left")):
-        ax.legend(fontsize=7, loc=loc)
-        ax.grid(alpha=0.3)
+        floor_fpr = min(floor_fpr, 0.5 / max(1, int((~truth).sum())))
+        floor_prec = min(floor_prec, float(prec[rec >= 0.99].max()))
+        ax_roc.step(fpr, tpr, where="post", color=colours[k], lw=1.2)
+        for ax in (ax_pr, zoom):
+            ax.step(rec, prec, where="post", color=colours[k], lw=1.2)
+        ax_roc.plot([], [], color=colours[k], label=f"digit {k} (AUC {a:.4f})")
+        ax_pr.plot([], [], color=colours[k], label=f"digit {k} (AP {ap:.4f})")
+    ax_roc.set_xscale("log")
+    ax_roc.set(xlabel="false positive rate (log scale)", ylabel="true positive rate")
+    ax_roc.set(xlim=(floor_fpr, 1), ylim=(0, 1.01))
+    ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1.005), ylim=(0, 1.01))
+    lo = max(0.0, math.floor(100 * floor_prec) / 100 - 0.01)
+    zoom.set(xlim=(0.9, 1.002), ylim=(lo, 1.002), xlabel="recall", ylabel="precision")
+    zoom.set_title("zoom on recall >= 0.9")
+    ax_pr.indicate_inset_zoom(zoom, edgecolor="0.4")
+    ax_roc.set_title(_txt(f"One-vs-rest ROC: {title}", 70))
+    fig_pr.suptitle(_txt(f"One-vs-rest precision-recall: {title}", 90))
+    ax_pr.set_title("full range")
+    for fig, ax in ((fig_roc, ax_roc), (fig_pr, ax_pr)):
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside right center")
     _save(fig_roc, roc_path)
     _save(fig_pr, pr_path)
     return out
 
 
+@_styled
 def misclassified_gallery(pred, title: str, path: Path, n: int = 16) -> Path | None:
     """The ``n`` most confident mistakes on the test set, with true and predicted digit."""
     wrong = np.flatnonzero(pred.y_pred != pred.y_true)
@@ -232,7 +413,7 @@ def misclassified_gallery(pred, title: str, path: Path, n: int = 16) -> Path | N
     side = int(round(math.sqrt(pred.X.shape[1])))
     cols = 4
     rows = math.ceil(len(pick) / cols)
-    fig = Figure(figsize=(1.9 * cols, 2.1 * rows + 0.5))
+    fig = Figure(figsize=(1.9 * cols, 2.1 * rows + 0.7), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax in axes:
         ax.axis("off")
@@ -241,5 +422,5 @@ def misclassified_gallery(pred, title: str, path: Path, n: int = 16) -> Path | N
             ax.imshow(pred.X[i].reshape(side, side), cmap="gray_r", interpolation="nearest")
         p = pred.proba[i, pred.y_pred[i]]
         ax.set_title(f"true {pred.y_true[i]} → pred {pred.y_pred[i]}\n(p = {p:.2f})", fontsize=8)
-    fig.suptitle(f"Most confident test mistakes: {_txt(title, 60)}", fontsize=10)
+    fig.suptitle(_txt(f"Most confident test mistakes: {title}", 60))
     return _save(fig, path)

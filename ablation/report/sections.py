@@ -93,13 +93,34 @@ def image(doc: Document, ctx: Context, path: Path, caption: str) -> None:
     doc.add(Image(path=path, caption=caption, rel=f"figures/{path.name}"))
 
 
+def display_uri(uri: str, cwd: Path | None = None) -> str:
+    """A local store's URI relative to ``cwd`` when the store lies under it, else as given.
+
+    ``sqlite:////home/me/study/mlruns/mlflow.db`` run from ``/home/me/study`` becomes
+    ``sqlite:///mlruns/mlflow.db``: a published report names no path of the machine.
+    """
+    for prefix in ("sqlite:///", "file://", ""):
+        if uri.startswith(prefix) and (prefix or "://" not in uri):
+            path = Path(uri[len(prefix) :])
+            break
+    else:
+        return uri
+    if not path.is_absolute():
+        return uri
+    try:
+        rel = path.resolve().relative_to((cwd or Path.cwd()).resolve())
+    except ValueError:
+        return uri
+    return f"{'sqlite:///' if prefix == 'sqlite:///' else ''}{rel.as_posix()}"
+
+
 def overview(doc: Document, ctx: Context) -> None:
     counts = ctx.runs["status"].value_counts()
     status = ", ".join(f"{n} {s}" for s, n in counts.items())
     seeds = sorted({int(s) for s in ctx.runs["seed"].dropna()})
     items = [
         f"Experiment: {ctx.experiment}",
-        f"Tracking store: {ctx.uri}",
+        f"Tracking store: {display_uri(ctx.uri)}",
         f"Child runs fetched: {len(ctx.raw)}; kept {len(ctx.runs)} (the newest FINISHED run "
         f"per configuration hash): {status}",
         f"Cells: {len(ctx.cells)} ({', '.join(ctx.vary) or 'no varying factor'}); "
@@ -415,3 +436,84 @@ def provenance(doc: Document, ctx: Context) -> None:
     if len(commits) > 1:
         items.append("More than one code version produced these runs.")
     doc.add(Heading("Provenance"), Bullets(items))
+
+
+def _epoch(epoch: float, updates: float) -> str:
+    if epoch is None or math.isnan(epoch):
+        return "not reached"
+    if updates is None or math.isnan(updates) or updates == epoch:
+        return f"{epoch:g}"
+    return f"{epoch:g} ({updates:g} updates)"
+
+
+def budget_matched(doc: Document, ctx: Context, table: pd.DataFrame) -> None:
+    """The paper's accuracy found on our learning curves (``budget.budget_table``)."""
+    if table.empty:  # no paper row was run here (or no test/acc history): nothing to match
+        return
+    doc.add(Heading("Paper's accuracy on our learning curves (budget-matched)"))
+    rows = []
+    for _, r in table.iterrows():
+        if r["seeds_reached"]:
+            spread = f"{r['seed_median']:g} [{r['seed_min']:g}–{r['seed_max']:g}]"
+        else:
+            spread = "—"
+        rows.append(
+            {
+                "paper row": r["paper_row"],
+                "paper test (%)": f"{r['paper_test']:g}",
+                "our cell": r["cell"],
+                "epoch our mean first reaches it": _epoch(r["mean_epoch"], r["mean_updates"]),
+                "per seed: median [range] epoch": spread,
+                "seeds reaching it": f"{r['seeds_reached']} of {r['n_seeds']}",
+                "ours at the end (%)": f"{_num(r['ours_final'])} (epoch {r['final_epoch']:g})",
+            }
+        )
+    doc.add(
+        Table(
+            pd.DataFrame(rows),
+            "The first logged evaluation at which our test accuracy, averaged over seeds, is at "
+            "or above the paper's test accuracy for the row; epochs are passes over the "
+            "training set (a full-batch step is one epoch and one update). Per seed: median "
+            "and range of the seeds that reach it. Resolution = the logging interval "
+            "(optim.eval_every). The paper's accuracies are drawn as dashed lines on the "
+            "learning curves.",
+        )
+    )
+
+
+def validation(doc: Document, ctx: Context) -> None:
+    """Validation metrics beside test, when the study held out a validation split."""
+    fin = ctx.fin
+    if fin.empty or "val_acc" not in fin or fin["val_acc"].isna().all():
+        return
+    doc.add(Heading("Validation (what the choice was made on) and test"))
+    rows = []
+    for _, g in fin.groupby("cell", sort=False):
+        row = {f: g[f].iloc[0] for f in ctx.vary if f in g}
+        row["n seeds"] = str(len(g))
+        for col, label, d in (
+            ("val_acc", "val acc (%)", 2),
+            ("val_loss", "val loss", 4),
+            ("test_acc", "test acc (%)", 2),
+            ("test_loss", "test loss", 4),
+        ):
+            v = g[col].dropna()
+            row[label] = (
+                "—"
+                if v.empty
+                else f"{v.mean():.{d}f}"
+                + (f" [{v.min():.{d}f}–{v.max():.{d}f}]" if len(v) > 1 else "")
+            )
+        row["_val"] = g["val_acc"].mean()
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values("_val", ascending=False, kind="stable")
+    frame.insert(0, "rank by val", range(1, len(frame) + 1))
+    frame = frame.drop(columns="_val")
+    doc.add(
+        Table(
+            frame,
+            "Final metrics per cell, mean [min–max] over seeds, ordered by validation "
+            "accuracy: a choice made on this study uses the validation columns; test is "
+            "shown beside them only to report the chosen cell.",
+        )
+    )
