@@ -54,7 +54,7 @@ def updates_per_epoch(params: dict) -> int | None:
 def first_reaching(steps, values, target: float) -> float:
     """The first step whose value is >= ``target`` (NaN if none); steps ascending."""
     steps, values = np.asarray(steps, float), np.asarray(values, float)
-    hit = np.flatnonzero(values >= target)
+    hit = np.flatnonzero(values >= target - 1e-9)  # 100 * 0.766 is 76.60000000000001
     return float(steps[hit[0]]) if hit.size else math.nan
 
 

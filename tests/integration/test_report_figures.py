@@ -161,7 +161,7 @@ def test_gd_and_minibatch_share_an_epoch_axis(workdir, monkeypatch):
     assert ax.get_xscale() == "symlog"  # 30 full-batch epochs beside 2 minibatch epochs
     ends = {ln.get_label(): max(ln.get_xdata()) for ln in ax.get_lines()}
     assert ends == {"gd": 30, "sgd": 2}, ends  # epochs, not update steps
-    assert "updates per epoch: gd: 1; sgd: 10" in md  # ceil((1437 - 300) / 128)
+    assert "updates per epoch: gd: 1; sgd: 9" in md  # ceil((1437 - 300) / 128)
     # a study that is not the paper's: no paper figure, no budget table
     assert "paper_vs_ours.png" not in drawn and "Paper's accuracy on our" not in md
     # the validation split the choice is made on, with test beside it
