@@ -30,6 +30,7 @@ COLUMNS = [
     "seeds_reached",
     "final_epoch",
     "ours_final",
+    "logged_every",
 ]
 
 
@@ -79,6 +80,7 @@ def budget_row(hist: pd.DataFrame, run_ids: list[str], target: float, key="test/
         mean_epoch=first_reaching(steps, wide.mean(axis=0).to_numpy(), target),
         seeds_reached=int(reached.size),
         final_epoch=float(steps[-1]),
+        logged_every=float(np.median(np.diff(steps))) if steps.size > 1 else math.nan,
         ours_final=float(wide.iloc[:, -1].mean()),
     )
     if reached.size:

@@ -41,6 +41,7 @@ STYLE = {
     "savefig.dpi": DPI,
 }
 MIN_SEEDS_FOR_BAND = 3
+RANGE = "[0,\u00a0100]"  # a no-break space: wrapping never splits the range
 _observers: list = []
 
 
@@ -74,6 +75,14 @@ def _txt(text, width: int = 0) -> str:
     if width and len(s) > width:
         s = "\n".join(textwrap.wrap(s, width, break_long_words=False, break_on_hyphens=False))
     return s
+
+
+def varying_words(labels: list[str]) -> list[str]:
+    """Labels without the words every label shares (``data=60k`` when all cells have it)."""
+    words = [str(lb).split() for lb in labels]
+    common = set.intersection(*map(set, words)) if len(words) > 1 else set()
+    kept = [" ".join(w for w in ws if w not in common) for ws in words]
+    return kept if all(kept) and len(set(kept)) == len(kept) else [str(lb) for lb in labels]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -163,20 +172,24 @@ def paper_vs_ours(comp: pd.DataFrame, path: Path) -> Path:
     ax = fig.subplots()
     y = np.arange(len(ran))[::-1]
     ax.scatter(ran["paper_test"], y, marker="x", s=70, color="black", label="paper", zorder=3)
-    ax.scatter(ran["ours_test"], y, marker="o", s=30, color="tab:blue", label="ours (mean)")
     lo = ran["ours_test_lo"].clip(0, 100).to_numpy(float)
     hi = ran["ours_test_hi"].clip(0, 100).to_numpy(float)
     band = ~np.isnan(lo) & ~np.isnan(hi) & (ran["n"].to_numpy() >= MIN_SEEDS_FOR_BAND)
+    mean = "ours (mean over seeds)" if band.all() else "ours (mean over seeds; no interval "
+    mean += "" if band.all() else f"with fewer than {MIN_SEEDS_FOR_BAND} seeds)"
+    ax.scatter(ran["ours_test"], y, marker="o", s=30, color="tab:blue", label=_txt(mean, 40))
     if band.any():
-        ax.hlines(y[band], lo[band], hi[band], color="tab:blue", lw=1.6, label="ours 95% CI")
+        ax.hlines(
+            y[band], lo[band], hi[band], color="tab:blue", lw=1.6, label="ours: 95% t-interval"
+        )
     ax.set_yticks(y, [_txt(lb, 30) for lb in ran["label"]])
     ax.set_xlabel("test accuracy (%)")
     ax.set_title("Paper vs. reproduction: test accuracy")
     ax.margins(y=0.2)
-    fig.legend(loc="outside lower center", ncol=3)
-    if absent:
+    fig.legend(loc="outside right upper")
+    if absent:  # named under the axes, never drawn over a marker
         note = "Not run in this study: " + "; ".join(absent)
-        fig.text(0.01, 0.0, _txt(note, 110), fontsize=7, color="0.4", va="top")
+        fig.supxlabel(_txt(note, 100), fontsize=7, color="0.4", ha="left", x=0.01)
     return _save(fig, path)
 
 
@@ -221,7 +234,7 @@ def learning_curves(
             if ok.any():
                 banded = True
                 s = stats[ok]
-                ax.fill_between(s["step"], s["lo"], s["hi"], color=colour, alpha=0.2, lw=0)
+                ax.fill_between(s["step"], s["lo"], s["hi"], color=colour, alpha=0.15, lw=0)
             for ref_cell, value in references:
                 if ref_cell == cell:
                     ax.axhline(value, color=colour, ls="--", lw=1.1)
@@ -253,7 +266,7 @@ def learning_curves(
         extra.append((Line2D([], [], color="0.3", ls="--"), "paper's test accuracy for the cell"))
     _legend(fig, enc, extra)
     band = (
-        f"band = 95% t-interval clipped to [0, 100], cells with >= {MIN_SEEDS_FOR_BAND} seeds"
+        f"band = 95% t-interval clipped to {RANGE}, cells with >= {MIN_SEEDS_FOR_BAND} seeds"
         if banded
         else f"no band: fewer than {MIN_SEEDS_FOR_BAND} seeds per cell"
     )
@@ -305,7 +318,7 @@ def per_class_heatmap(table: pd.DataFrame, path: Path, what: str = "recall") -> 
     fig = Figure(figsize=(9, 0.45 * len(table) + 1.8), layout="constrained")
     ax = fig.subplots()
     shown = table.copy()
-    shown.index = [_txt(i, 40) for i in shown.index]
+    shown.index = [_txt(i, 40) for i in varying_words(list(shown.index))]
     sns.heatmap(
         shown,
         ax=ax,
@@ -386,8 +399,8 @@ def roc_pr(pred, title: str, roc_path: Path, pr_path: Path) -> dict[str, list[fl
         ax_pr.plot([], [], color=colours[k], label=f"digit {k} (AP {ap:.4f})")
     ax_roc.set_xscale("log")
     ax_roc.set(xlabel="false positive rate (log scale)", ylabel="true positive rate")
-    ax_roc.set(xlim=(floor_fpr, 1), ylim=(0, 1.01))
-    ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1.005), ylim=(0, 1.01))
+    ax_roc.set(xlim=(floor_fpr, 1), ylim=(-0.01, 1.02))
+    ax_pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1.005), ylim=(-0.01, 1.02))
     lo = max(0.0, math.floor(100 * floor_prec) / 100 - 0.01)
     zoom.set(xlim=(0.9, 1.002), ylim=(lo, 1.002), xlabel="recall", ylabel="precision")
     zoom.set_title("zoom on recall >= 0.9")

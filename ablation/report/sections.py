@@ -462,7 +462,10 @@ def budget_matched(doc: Document, ctx: Context, table: pd.DataFrame) -> None:
                 "paper row": r["paper_row"],
                 "paper test (%)": f"{r['paper_test']:g}",
                 "our cell": r["cell"],
-                "epoch our mean first reaches it": _epoch(r["mean_epoch"], r["mean_updates"]),
+                "our mean first reaches it at epoch (updates)": _epoch(
+                    r["mean_epoch"], r["mean_updates"]
+                ),
+                "logged every (epochs)": _num(r["logged_every"], 0),
                 "per seed: median [range] epoch": spread,
                 "seeds reaching it": f"{r['seeds_reached']} of {r['n_seeds']}",
                 "ours at the end (%)": f"{_num(r['ours_final'])} (epoch {r['final_epoch']:g})",
@@ -472,11 +475,12 @@ def budget_matched(doc: Document, ctx: Context, table: pd.DataFrame) -> None:
         Table(
             pd.DataFrame(rows),
             "The first logged evaluation at which our test accuracy, averaged over seeds, is at "
-            "or above the paper's test accuracy for the row; epochs are passes over the "
-            "training set (a full-batch step is one epoch and one update). Per seed: median "
-            "and range of the seeds that reach it. Resolution = the logging interval "
-            "(optim.eval_every). The paper's accuracies are drawn as dashed lines on the "
-            "learning curves.",
+            "or above the paper's test accuracy for the row, so the budget at which our "
+            "training matches the paper's number; epochs are passes over the training set (a "
+            "full-batch step is one epoch and one update; a minibatch epoch's updates are in "
+            "brackets). Per seed: median and range of the first-reaching epochs of the seeds "
+            "that reach it. Resolution: the logging interval. The paper's accuracies are drawn "
+            "as dashed lines on the learning curves.",
         )
     )
 
