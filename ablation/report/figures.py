@@ -27,7 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from ablation.report.cells import sorted_levels
-from ablation.report.stats import t_ci
+from ablation.report.stats import MIN_SEEDS, interval
 
 DPI = 110
 STYLE = {
@@ -40,7 +40,7 @@ STYLE = {
     "legend.frameon": False,
     "savefig.dpi": DPI,
 }
-MIN_SEEDS_FOR_BAND = 3
+MIN_SEEDS_FOR_BAND = MIN_SEEDS  # fewer finished seeds: no band and no bar is drawn
 RANGE = "[0,\u00a0100]"  # a no-break space: wrapping never splits the range
 _observers: list = []
 
@@ -94,20 +94,10 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def clipped_interval(values, low: float = 0.0, high: float = 100.0) -> tuple[float, float, float]:
-    """``(mean, lo, hi)``: 95% t-interval clipped to the metric's range ``[low, high]``.
-
-    ``lo``/``hi`` are NaN (no band, no bar) with fewer than ``MIN_SEEDS_FOR_BAND`` values.
-    Stand-in until the statistics module's clipped interval lands: swap it here only.
-    """
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(v.mean())
-    if v.size < MIN_SEEDS_FOR_BAND:
-        return mean, math.nan, math.nan
-    _, lo, hi, _ = t_ci(v)
-    return mean, float(min(max(lo, low), mean)), float(max(min(hi, high), mean))
+    """``(mean, lo, hi)``: the report's interval (``stats.interval``: 95% t, clipped to
+    ``[low, high]``); ``lo``/``hi`` are NaN (no band, no bar) below ``MIN_SEEDS_FOR_BAND``."""
+    iv = interval(values, low, high)
+    return iv.centre, iv.lo, iv.hi
 
 
 @dataclass(frozen=True)
