@@ -322,6 +322,7 @@ def per_class_heatmap(table: pd.DataFrame, path: Path, what: str = "recall") -> 
     )
     ax.set_xlabel("digit")
     ax.set_ylabel("cell")
+    ax.tick_params(axis="y", rotation=0)
     ax.set_title(f"Per-digit test {what} (%), mean over seeds")
     return _save(fig, path)
 
