@@ -332,7 +332,7 @@ def _prediction_figures(doc, ctx, client, row, tmp: Path) -> list[Path]:
             )
         )
         return []
-    title = f"{_short(ctx, row)} (seed {seed})"
+    title = f"{_short(ctx, row)} (seed\u00a0{seed})"  # no-break: the seed stays with its number
     curves = figs.roc_pr(pred, title, ctx.fig_dir / "roc.png", ctx.fig_dir / "pr.png")
     acc = 100 * float((pred.y_pred == pred.y_true).mean())
     doc.add(
