@@ -148,7 +148,10 @@ td.num{white-space:nowrap;font-variant-numeric:tabular-nums}
 """
 
 
-_NUMERIC = re.compile(r"^[-+]?\d+(\.\d+)?( ± \d+(\.\d+)?)?$")
+# "91.8", "91.8 ± 1.2", "91.81 [90.93, 92.64]", "+2.40 [+1.90, +2.90]": kept on one line
+_NUMERIC = re.compile(
+    r"^[-+]?\d+(\.\d+)?( ± \d+(\.\d+)?| \\?\[[-+]?\d+(\.\d+)?, [-+]?\d+(\.\d+)?\\?\])?$"
+)
 
 
 def _cell_class(value: str) -> str:

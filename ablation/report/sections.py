@@ -209,7 +209,15 @@ def _ours(r, side: str) -> str:
 
 
 def comparison(doc: Document, ctx: Context, figure_fn) -> None:
-    comp = ctx.comp
+    """Paper rows beside our cells; rows this study did not run are named in one line.
+
+    A study that runs none of the paper's cells (e.g. an optimiser or protocol study)
+    gets no section at all, not a table of empty rows.
+    """
+    ran = ctx.comp["verdict"] != "not run"
+    if not ran.any():
+        return
+    comp = ctx.comp[ran]
     doc.add(Heading("Paper vs. reproduction"))
     rows = []
     for _, r in comp.iterrows():
@@ -235,11 +243,21 @@ def comparison(doc: Document, ctx: Context, figure_fn) -> None:
         )
     )
     notes = [f"{r['label']}: {r['note']}" for _, r in comp.iterrows() if r["note"]]
+    not_run = list(ctx.comp.loc[~ran, "label"])
+    if not_run:
+        notes.append("Paper rows not run in this study: " + "; ".join(not_run) + ".")
     if notes:
         doc.add(Bullets(notes))
     if figure_fn is not None and comp["ours_test"].notna().any():
-        p = figure_fn(comp, ctx.fig_dir / "paper_vs_ours.png")
-        image(doc, ctx, p, "Test accuracy: paper (x) vs. ours (mean with 95% CI over seeds).")
+        p = figure_fn(ctx.comp, ctx.fig_dir / "paper_vs_ours.png")
+        image(
+            doc,
+            ctx,
+            p,
+            "Test accuracy: paper (x) vs. ours (dot = mean over seeds; bar = 95% t-interval "
+            "clipped to [0, 100], drawn only with at least 3 seeds; paper rows not run here "
+            "are named under the axes).",
+        )
 
 
 GRID_METRICS = (

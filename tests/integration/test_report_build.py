@@ -475,6 +475,11 @@ def test_parent_and_filter_select_runs(store, tmp_path):
     )
     assert set(result.cells["data"]) == {"42k"} and len(result.cells) == 4
     assert "not run" in set(result.comparison["verdict"])  # the 60k rows
+    # ... which the report names in one line instead of padding its table with empty rows
+    md = result.markdown.read_text("utf-8")
+    table = md.split("## Paper vs. reproduction", 1)[1].split("\n## ", 1)[0]
+    assert "Paper rows not run in this study: Random init + L2 (60k)" in table
+    assert "| not run |" not in table and "Kaiming init + L2 (60k) |" not in table
     with pytest.raises(ReportError, match="no child runs under parent run 'abc123'"):
         build_report("paper_table3", tracking_uri=store, out_dir=tmp_path, parent="abc123")
     with pytest.raises(ReportError, match="bad run filter"):

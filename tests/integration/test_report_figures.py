@@ -164,6 +164,7 @@ def test_gd_and_minibatch_share_an_epoch_axis(workdir, monkeypatch):
     assert "updates per epoch: gd: 1; sgd: 9" in md  # ceil((1437 - 300) / 128)
     # a study that is not the paper's: no paper figure, no budget table
     assert "paper_vs_ours.png" not in drawn and "Paper's accuracy on our" not in md
+    assert "Paper vs. reproduction" not in md and "not run" not in md  # no empty paper rows
     # the validation split the choice is made on, with test beside it
     assert "## Validation (what the choice was made on) and test" in md
     _colours_consistent(
