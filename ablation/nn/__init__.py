@@ -18,7 +18,7 @@ from .checks import DTYPES
 from .init import INITS
 from .mlp import MLP
 from .optim import OPTIMIZERS, Optimizer, make_optimizer
-from .train import DivergedError, History, fit
+from .train import DivergedError, FitOptions, History, fit
 
 __all__ = [
     "ACTIVATIONS",
@@ -28,6 +28,7 @@ __all__ = [
     "OPTIMIZERS",
     "Activation",
     "DivergedError",
+    "FitOptions",
     "History",
     "Optimizer",
     "fit",

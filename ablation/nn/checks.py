@@ -22,6 +22,26 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
+#: The one rule for a learning rate, used by the optimisers and by the config schema.
+LR_RULE = "a finite number > 0"
+
+
+def lr_is_valid(value) -> bool:
+    """True when ``value`` is a learning rate: a finite number > 0 (see ``LR_RULE``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(number)) and number > 0
+
+
+def check_lr(value) -> float:
+    """Return ``float(value)`` if it is a valid learning rate, else raise ``ValueError``."""
+    if not lr_is_valid(value):
+        raise ValueError(f"learning rate lr must be {LR_RULE}, got {value!r}")
+    return float(value)
+
+
 def check_nonnegative(name: str, value) -> float:
     """Return ``float(value)`` if it is a finite number >= 0, else raise ``ValueError``."""
     try:
@@ -74,3 +94,34 @@ def check_positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+class ShapeError(ValueError):
+    """Parameters whose shapes do not fit the layer sizes."""
+
+
+def check_params(params, shapes, dtype) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``params`` as arrays of ``dtype``, checked against the layer ``shapes``."""
+    params = list(params)
+    if len(params) != len(shapes):
+        raise ShapeError(f"{len(params)} layers of parameters for {len(shapes)} layers")
+    checked = []
+    for i, ((W, b), (fan_in, fan_out)) in enumerate(zip(params, shapes, strict=True)):
+        W, b = np.asarray(W), np.asarray(b)
+        if W.shape != (fan_in, fan_out) or b.shape != (fan_out,):
+            raise ShapeError(f"layer {i} has shapes {W.shape}, {b.shape}")
+        checked.append((W.astype(dtype), b.astype(dtype)))
+    return checked
+
+
+def check_grads_like(grads, params) -> None:
+    expected = [(W.shape, W.dtype, b.shape, b.dtype) for W, b in params]
+    try:
+        got = [(dW.shape, dW.dtype, db.shape, db.dtype) for dW, db in grads]
+    except (TypeError, ValueError, AttributeError):
+        got = None
+    if got != expected:
+        raise ValueError(
+            "out must be a list of (dW, db) arrays shaped like params, in the network's "
+            "dtype; make one with net.empty_grads()"
+        )

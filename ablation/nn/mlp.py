@@ -17,57 +17,30 @@ unsafe to use from several threads at once.
 
 from __future__ import annotations
 
-import contextvars
 import numbers
-import os
-from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
+from . import blocks as _rows
+from . import saving
 from .activations import get_activation
-from .checks import check_activations, check_dtype, check_l2, check_positive_int, check_sizes
+from .blocks import GROUPS, BlockRunner, Lane, Workspace, add_grads
+from .checks import (
+    ShapeError,
+    check_activations,
+    check_dtype,
+    check_grads_like,
+    check_l2,
+    check_params,
+    check_positive_int,
+    check_sizes,
+)
 from .init import get_init
 from .losses import logits_to_probs, softmax_cross_entropy_
 
-_MAX_CACHED_BATCH_SIZES = 6
-BLOCK_ROWS = 2048  # rows per block of a large batch: see _blocks
-GROUPS = 4  # blocks are summed in this many fixed groups, whatever the thread count
-_FORMAT_VERSION = 1
+__all__ = ["BLOCK_ROWS", "GROUPS", "MLP"]
 
-
-class _Workspace:
-    """Buffers for one batch size: layer outputs, and (lazily) back-propagated errors."""
-
-    def __init__(self, n: int, widths: list[int], dtype: np.dtype):
-        self.rows = np.arange(n)
-        self.ones = np.ones(n, dtype=dtype)  # bias gradients as ones @ delta (BLAS, threaded)
-        self.outs = [np.empty((n, w), dtype=dtype) for w in widths]
-        self.deltas: list[np.ndarray] | None = None  # deltas[l] has the shape of outs[l]
-
-    def ensure_deltas(self) -> list[np.ndarray]:
-        if self.deltas is None:
-            self.deltas = [np.empty_like(out) for out in self.outs[:-1]]
-        return self.deltas
-
-
-class _Lane:
-    """What one thread owns: workspaces per block size, and a block-gradient buffer."""
-
-    def __init__(self):
-        self.cache: OrderedDict[int, _Workspace] = OrderedDict()
-        self.block_grads: list[tuple[np.ndarray, np.ndarray]] | None = None
-
-    def workspace(self, n: int, widths: list[int], dtype: np.dtype) -> _Workspace:
-        ws = self.cache.get(n)
-        if ws is None:
-            ws = _Workspace(n, widths, dtype)
-            self.cache[n] = ws
-            if len(self.cache) > _MAX_CACHED_BATCH_SIZES:
-                self.cache.popitem(last=False)
-        else:
-            self.cache.move_to_end(n)
-        return ws
+BLOCK_ROWS = _rows.BLOCK_ROWS  # rows per block of a large batch (read at each call: patchable)
 
 
 class MLP:
@@ -99,7 +72,11 @@ class MLP:
         seed: int | np.random.Generator | None = 0,
         dtype="float32",
         threads: int = 1,
+        *,
+        params=None,
     ):
+        """``params`` (a list of ``(W, b)``, e.g. read back by ``load``) replaces the
+        initialiser's draw; they must have the shapes ``sizes`` implies."""
         self.sizes = check_sizes(sizes)
         self.activations = check_activations(activations, self.sizes)
         self._acts = [get_activation(name) for name in self.activations]
@@ -107,20 +84,20 @@ class MLP:
         self.init = init
         self.dtype = check_dtype(dtype)
         self.seed = seed if isinstance(seed, numbers.Integral) else None
-        rng = np.random.default_rng(seed)
-        self.params: list[tuple[np.ndarray, np.ndarray]] = [
-            init_fn(fan_in, fan_out, rng, self.dtype)
-            for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:], strict=True)
-        ]
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
+        if params is None:
+            rng = np.random.default_rng(seed)
+            params = [init_fn(fan_in, fan_out, rng, self.dtype) for fan_in, fan_out in shapes]
+        else:
+            params = check_params(params, shapes, self.dtype)
+        self.params: list[tuple[np.ndarray, np.ndarray]] = params
         self.threads = threads
         self._reset_buffers()
 
     def _reset_buffers(self) -> None:
-        self._lanes = [_Lane()]  # lane 0 is the calling thread's
+        self._runner = BlockRunner()
         self._group_sums: list[list[tuple[np.ndarray, np.ndarray]]] = []
         self._wscratch: list[np.ndarray] | None = None
-        self._pool: ThreadPoolExecutor | None = None  # lanes 1.. (lane 0 is the caller)
-        self._pool_size = 0
 
     @property
     def threads(self) -> int:
@@ -149,7 +126,7 @@ class MLP:
 
     def __getstate__(self):  # pickling (e.g. joblib) must not ship the buffers or the pool
         state = self.__dict__.copy()
-        for key in ("_lanes", "_group_sums", "_wscratch", "_pool", "_pool_size"):
+        for key in ("_runner", "_group_sums", "_wscratch"):
             del state[key]
         return state
 
@@ -171,8 +148,8 @@ class MLP:
         X, y = self.check_data(X, y)
         l2 = check_l2(l2)
         if out is not None:
-            _check_grads_like(out, self.params)
-        data_loss, penalty, grads, _ = self._loss_and_grads(X, y, l2, out=out)
+            check_grads_like(out, self.params)
+        data_loss, penalty, grads, _ = self.loss_terms_and_grads(X, y, l2, out=out)
         return data_loss + penalty, grads
 
     def empty_grads(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -198,7 +175,7 @@ class MLP:
     def evaluate(self, X, y) -> tuple[float, float]:
         """``(mean cross-entropy, accuracy in [0, 1])`` without the L2 term."""
         X, y = self.check_data(X, y)
-        return self._evaluate(X, y)
+        return self.evaluate_validated(X, y)
 
     # ----------------------------------------------------------- validation
     def check_X(self, X) -> np.ndarray:
@@ -231,11 +208,68 @@ class MLP:
             )
         return X, y.astype(np.intp, copy=False)
 
-    # ------------------------------------------------------------- internals
-    def _workspace(self, n: int, lane: _Lane | None = None) -> _Workspace:
-        return (lane or self._lanes[0]).workspace(n, self.sizes[1:], self.dtype)
+    # ---------------------------------------- on validated data (training loops)
+    def loss_terms_and_grads(self, X, y, l2: float, count_correct=False, out=None):
+        """Forward + backward on data from ``check_data``, gradients into ``out`` if given.
 
-    def _forward(self, X: np.ndarray, lane: _Lane | None = None) -> np.ndarray:
+        Returns ``(data_loss, l2_penalty, grads, n_correct)``; ``n_correct`` is
+        ``None`` unless asked for (it is free here: the logits are at hand).
+        Runs block by block (see ``ablation.nn.blocks``); the gradient is the sum
+        of the blocks' contributions, each already divided by the full ``n``.
+        For a loop that validated its data once; ``loss_and_grads`` checks every call.
+        """
+        n = X.shape[0]
+        grads = self.empty_grads() if out is None else out
+        if n <= BLOCK_ROWS:  # one block (a minibatch): no groups, no threads
+            lane = self._runner.lanes[0]
+            data_loss, n_correct = self._backprop(lane, X, y, n, grads, count_correct)
+            return self._add_l2(data_loss, grads, l2, n_correct if count_correct else None)
+        groups = _groups(n)
+        sums = [grads, *(self._group_sum(g) for g in range(1, len(groups)))]  # before any thread
+
+        def work(lane: Lane, g: int, blocks: list[slice]) -> tuple[float, int]:
+            target = sums[g]
+            loss, correct = 0.0, 0
+            for i, rows in enumerate(blocks):
+                dest = target if i == 0 else self._block_grads(lane)
+                block_loss, block_correct = self._backprop(
+                    lane, X[rows], y[rows], n, dest, count_correct
+                )
+                loss += block_loss
+                correct += block_correct
+                if i:
+                    add_grads(target, dest)
+            return loss, correct
+
+        results = self._runner.by_groups(groups, work, self.threads)
+        for g in range(1, len(groups)):
+            add_grads(grads, sums[g])
+        data_loss = sum(loss for loss, _ in results)
+        n_correct = sum(correct for _, correct in results)
+        return self._add_l2(data_loss, grads, l2, n_correct if count_correct else None)
+
+    def evaluate_validated(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        """``evaluate`` on data from ``check_data`` (no second check)."""
+        n = X.shape[0]
+
+        def work(lane: Lane, g: int, blocks: list[slice]) -> tuple[float, int]:
+            loss, correct = 0.0, 0
+            for rows in blocks:
+                logits = self._forward(X[rows], lane)
+                m = logits.shape[0]
+                correct += int(np.count_nonzero(logits.argmax(axis=1) == y[rows]))
+                ws = self._workspace(m, lane)
+                loss += softmax_cross_entropy_(logits, y[rows], ws.rows) * (m / n)
+            return loss, correct
+
+        results = self._runner.by_groups(_groups(n), work, self.threads)
+        return sum(loss for loss, _ in results), sum(c for _, c in results) / n
+
+    # ------------------------------------------------------------- internals
+    def _workspace(self, n: int, lane: Lane | None = None) -> Workspace:
+        return (lane or self._runner.lanes[0]).workspace(n, self.sizes[1:], self.dtype)
+
+    def _forward(self, X: np.ndarray, lane: Lane | None = None) -> np.ndarray:
         """Run all layers on one block of validated ``X``; return its logits (a cached buffer).
 
         Hidden layers write ``f'(z)`` into the block's error buffers when they
@@ -252,45 +286,8 @@ class MLP:
             a = out
         return a
 
-    def _loss_and_grads(self, X, y, l2: float, count_correct=False, out=None):
-        """Forward + backward on validated data, gradients into ``out`` if given.
-
-        Returns ``(data_loss, l2_penalty, grads, n_correct)``; ``n_correct`` is
-        ``None`` unless asked for (it is free here: the logits are at hand).
-        Runs block by block (see ``_groups``, ``_by_groups``); the gradient is
-        the sum of the blocks' contributions, each already divided by the full ``n``.
-        """
-        n = X.shape[0]
-        grads = self.empty_grads() if out is None else out
-        if n <= BLOCK_ROWS:  # one block (a minibatch): no groups, no threads
-            data_loss, n_correct = self._backprop(self._lanes[0], X, y, n, grads, count_correct)
-            return self._add_l2(data_loss, grads, l2, n_correct if count_correct else None)
-        groups = _groups(n)
-        sums = [grads, *(self._group_sum(g) for g in range(1, len(groups)))]  # before any thread
-
-        def work(lane: _Lane, g: int, blocks: list[slice]) -> tuple[float, int]:
-            target = sums[g]
-            loss, correct = 0.0, 0
-            for i, rows in enumerate(blocks):
-                dest = target if i == 0 else self._block_grads(lane)
-                block_loss, block_correct = self._backprop(
-                    lane, X[rows], y[rows], n, dest, count_correct
-                )
-                loss += block_loss
-                correct += block_correct
-                if i:
-                    _add_grads(target, dest)
-            return loss, correct
-
-        results = self._by_groups(groups, work)
-        for g in range(1, len(groups)):
-            _add_grads(grads, sums[g])
-        data_loss = sum(loss for loss, _ in results)
-        n_correct = sum(correct for _, correct in results)
-        return self._add_l2(data_loss, grads, l2, n_correct if count_correct else None)
-
     def _add_l2(self, data_loss: float, grads, l2: float, n_correct):
-        """Add the L2 term's gradient to ``grads``; the ``_loss_and_grads`` result tuple."""
+        """Add the L2 term's gradient to ``grads``; the ``loss_terms_and_grads`` result tuple."""
         penalty = 0.0
         if l2:
             scratches = self._weight_scratch()
@@ -300,7 +297,7 @@ class MLP:
             penalty = 0.5 * l2 * sum(float(np.vdot(W, W)) for W, _ in self.params)
         return data_loss, penalty, grads, n_correct
 
-    def _backprop(self, lane: _Lane, X, y, n: int, grads, count_correct: bool):
+    def _backprop(self, lane: Lane, X, y, n: int, grads, count_correct: bool):
         """One block: write its share of the data-loss gradient (``sum / n``) into ``grads``.
 
         Returns the block's share of the mean cross-entropy and its number of
@@ -328,63 +325,12 @@ class MLP:
                 delta = prev
         return loss, correct
 
-    def _evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        n = X.shape[0]
-
-        def work(lane: _Lane, g: int, blocks: list[slice]) -> tuple[float, int]:
-            loss, correct = 0.0, 0
-            for rows in blocks:
-                logits = self._forward(X[rows], lane)
-                m = logits.shape[0]
-                correct += int(np.count_nonzero(logits.argmax(axis=1) == y[rows]))
-                ws = self._workspace(m, lane)
-                loss += softmax_cross_entropy_(logits, y[rows], ws.rows) * (m / n)
-            return loss, correct
-
-        results = self._by_groups(_groups(n), work)
-        return sum(loss for loss, _ in results), sum(c for _, c in results) / n
-
-    def _by_groups(self, groups: list[list[slice]], work) -> list:
-        """Run ``work(lane, g, blocks)`` for each group of ``_groups``; results by group.
-
-        Groups are dealt to ``min(threads, groups)`` lanes. The caller combines
-        the results in group order, so the arithmetic does not depend on the
-        thread count.
-        """
-        n_lanes = min(self.threads, len(groups))
-        while len(self._lanes) < n_lanes:
-            self._lanes.append(_Lane())
-
-        def run(k: int) -> list[tuple[int, object]]:
-            lane = self._lanes[k]
-            return [(g, work(lane, g, groups[g])) for g in range(k, len(groups), n_lanes)]
-
-        if n_lanes == 1:
-            done = run(0)
-        else:
-            if self._pool is None or self._pool_size < n_lanes - 1:
-                if self._pool is not None:
-                    self._pool.shutdown()
-                self._pool = ThreadPoolExecutor(n_lanes - 1, thread_name_prefix="ablation-mlp")
-                self._pool_size = n_lanes - 1
-            # each lane runs in a copy of this context: numpy's errstate is a context variable
-            futures = [
-                self._pool.submit(contextvars.copy_context().run, run, k) for k in range(1, n_lanes)
-            ]
-            try:
-                done = run(0)  # the calling thread is lane 0
-            finally:  # even if lane 0 failed: no lane may outlive this call
-                wait(futures)
-            for future in futures:
-                done += future.result()
-        return [result for _, result in sorted(done, key=lambda item: item[0])]
-
     def _group_sum(self, g: int) -> list[tuple[np.ndarray, np.ndarray]]:
         while len(self._group_sums) < g:
             self._group_sums.append(self.empty_grads())
         return self._group_sums[g - 1]
 
-    def _block_grads(self, lane: _Lane) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _block_grads(self, lane: Lane) -> list[tuple[np.ndarray, np.ndarray]]:
         if lane.block_grads is None:
             lane.block_grads = self.empty_grads()
         return lane.block_grads
@@ -397,84 +343,20 @@ class MLP:
     # ------------------------------------------------------------ save/load
     def save(self, path) -> None:
         """Write an ``.npz`` (no pickle): architecture, init, dtype, ``W0, b0, W1, b1, ...``."""
-        arrays = {
-            "format_version": np.array(_FORMAT_VERSION),
-            "sizes": np.array(self.sizes, dtype=np.int64),
-            "activations": np.array(self.activations, dtype=np.str_).reshape(-1),
-            "init": np.array(self.init, dtype=np.str_),
-            "dtype": np.array(self.dtype.name, dtype=np.str_),
-            "seed": np.array(-1 if self.seed is None else int(self.seed), dtype=np.int64),
-        }
-        for i, (W, b) in enumerate(self.params):
-            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
-        if isinstance(path, str | os.PathLike):
-            with open(path, "wb") as fh:  # keep the exact name (np.savez would append .npz)
-                np.savez(fh, **arrays)
-        else:
-            np.savez(path, **arrays)
+        saving.save(self, path)
 
     @classmethod
     def load(cls, path) -> MLP:
         """Read a file written by ``save``; parameters round-trip bit for bit."""
-        with np.load(path, allow_pickle=False) as data:
-            missing = {"sizes", "activations", "init", "dtype", "W0", "b0"} - set(data.files)
-            if missing:
-                raise ValueError(f"{path!r} is not a saved MLP (missing {sorted(missing)})")
-            sizes = [int(s) for s in data["sizes"]]
-            net = cls.__new__(cls)
-            net.sizes = check_sizes(sizes)
-            net.activations = check_activations([str(a) for a in data["activations"]], sizes)
-            net._acts = [get_activation(name) for name in net.activations]
-            net.init = str(data["init"])
-            net.dtype = check_dtype(str(data["dtype"]))
-            seed = int(data["seed"]) if "seed" in data.files else -1
-            net.seed = None if seed < 0 else seed
-            net.params = []
-            for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-                W, b = data[f"W{i}"], data[f"b{i}"]
-                if W.shape != (fan_in, fan_out) or b.shape != (fan_out,):
-                    raise ValueError(f"{path!r}: layer {i} has shapes {W.shape}, {b.shape}")
-                net.params.append((W.astype(net.dtype), b.astype(net.dtype)))
-            net._threads = 1
-            net._reset_buffers()
-        return net
+        try:
+            return cls(**saving.read(path))
+        except ShapeError as err:
+            raise ValueError(f"{path!r}: {err}") from None
 
 
 def _blocks(n: int) -> list[slice]:
-    """Split ``n`` rows into near-equal blocks of at most ``BLOCK_ROWS`` rows.
-
-    A full batch of 60,000 rows runs as 30 blocks of 2,000: each block's
-    activations (2000x200 float32 = 1.6 MB) stay in cache from the GEMM that
-    writes them to the elementwise passes that read them, instead of
-    streaming 48 MB arrays through memory several times per step. Measured:
-    the full-batch step 14% faster; the BLAS products lose nothing at this
-    size. Near-equal blocks mean one or two workspace sizes per data set.
-    """
-    k = -(-n // BLOCK_ROWS)
-    size = -(-n // k)
-    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+    return _rows.blocks(n, BLOCK_ROWS)
 
 
 def _groups(n: int) -> list[list[slice]]:
-    """The row blocks of ``n`` rows in fixed groups: block ``i`` belongs to group ``i % GROUPS``."""
-    blocks = _blocks(n)
-    return [blocks[g::GROUPS] for g in range(min(GROUPS, len(blocks)))]
-
-
-def _add_grads(total, part) -> None:
-    for (dW, db), (pW, pb) in zip(total, part, strict=True):
-        dW += pW
-        db += pb
-
-
-def _check_grads_like(grads, params) -> None:
-    expected = [(W.shape, W.dtype, b.shape, b.dtype) for W, b in params]
-    try:
-        got = [(dW.shape, dW.dtype, db.shape, db.dtype) for dW, db in grads]
-    except (TypeError, ValueError, AttributeError):
-        got = None
-    if got != expected:
-        raise ValueError(
-            "out must be a list of (dW, db) arrays shaped like params, in the network's "
-            "dtype; make one with net.empty_grads()"
-        )
+    return _rows.groups(n, BLOCK_ROWS)

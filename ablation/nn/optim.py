@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_nonnegative
+from .checks import check_lr
 from .registry import lookup
 
 
@@ -36,7 +36,7 @@ class Optimizer:
     options: tuple[str, ...] = ()
 
     def __init__(self, lr: float):
-        self.lr = check_nonnegative("learning rate lr", lr)
+        self.lr = check_lr(lr)
         self.t = 0  # steps taken
         self._scratch: list[np.ndarray] | None = None
 

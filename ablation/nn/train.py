@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -86,28 +86,44 @@ class History:
         return len(self.steps)
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """How long and how ``fit`` trains; see ``fit`` for each field.
+
+    ``fit(net, opt, X, y, FitOptions(iterations=300, l2=1e-3))`` and
+    ``fit(net, opt, X, y, iterations=300, l2=1e-3)`` are the same call.
+    """
+
+    iterations: int | None = None  # full-batch steps over all of X
+    epochs: int | None = None  # or: passes in shuffled minibatches of batch_size
+    batch_size: int | None = None
+    l2: float = 0.0
+    eval_every: int = 1
+    seed: int = 0  # shuffling only
+    max_loss: float | None = None
+
+
+_OPTION_NAMES = frozenset(f.name for f in fields(FitOptions))
+
+
 def fit(
     net: MLP,
     optimizer: Optimizer,
     X,
     y,
+    options: FitOptions | None = None,
     *,
-    iterations: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    l2: float = 0.0,
     X_test=None,
     y_test=None,
     X_val=None,
     y_val=None,
-    eval_every: int = 1,
     callback: Callback | None = None,
-    seed: int = 0,
     progress: Progress | None = None,
-    max_loss: float | None = None,
+    **settings,
 ) -> History:
     """Train ``net`` in place with ``optimizer``; return the ``History``.
 
+    The settings are a ``FitOptions`` or its fields as keywords (``iterations=300``).
     Give exactly one of ``iterations`` (full-batch steps over all of ``X``,
     the paper's gradient descent) or ``epochs`` (passes in shuffled
     minibatches of ``batch_size``; ``None`` means the full set, unshuffled;
@@ -127,6 +143,16 @@ def fit(
     (a tanh layer before the output keeps everything finite: the paper's net at
     lr=1e3 reaches a loss of ~1e4 in 5 steps and never becomes NaN).
     """
+    unknown = sorted(set(settings) - _OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"fit() got unexpected keyword argument(s): {', '.join(unknown)}")
+    if options is not None and not isinstance(options, FitOptions):
+        raise ValueError(f"options must be a FitOptions, got {options!r}")
+    if options is not None and settings:
+        raise ValueError("give a FitOptions or keyword settings, not both")
+    o = replace(FitOptions(), **settings) if options is None else options
+    iterations, epochs, batch_size = o.iterations, o.epochs, o.batch_size
+    l2, eval_every, seed, max_loss = o.l2, o.eval_every, o.seed, o.max_loss
     X, y = net.check_data(X, y)
     l2 = check_l2(l2)
     splits = [("train", X, y)]
@@ -193,7 +219,7 @@ class _Loop:
         _, X, y = self.splits[0]
         for t in range(iterations):
             due = t % eval_every == 0
-            data_loss, penalty, grads, n_correct = self.net._loss_and_grads(
+            data_loss, penalty, grads, n_correct = self.net.loss_terms_and_grads(
                 X, y, self.l2, count_correct=due, out=self.grads
             )
             self.check_loss(data_loss + penalty, t)
@@ -215,7 +241,7 @@ class _Loop:
                 else:
                     idx = order[start : start + bs]
                     Xb, yb = X[idx], y[idx]  # 3x faster than np.take(..., out=) here
-                data_loss, penalty, grads, _ = self.net._loss_and_grads(
+                data_loss, penalty, grads, _ = self.net.loss_terms_and_grads(
                     Xb, yb, self.l2, out=self.grads
                 )
                 self.check_loss(data_loss + penalty, self.history.updates, f"epoch {epoch}")
@@ -244,7 +270,10 @@ class _Loop:
     def evaluate(self, step: int, train: tuple[float, float] | None = None) -> None:
         metrics = {}
         for name, Xs, ys in self.splits:
-            loss, acc = train if (name == "train" and train) else self.net._evaluate(Xs, ys)
+            if name == "train" and train:
+                loss, acc = train
+            else:
+                loss, acc = self.net.evaluate_validated(Xs, ys)
             metrics[f"{name}/loss"], metrics[f"{name}/acc"] = loss, acc
         if not np.isfinite(metrics["train/loss"]):
             raise DivergedError(self.history.updates, metrics["train/loss"], "at evaluation")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ablation.naming import safe_name
 from ablation.report import figures as figs
 from ablation.report import runs as store
 from ablation.report import sections
@@ -34,12 +34,6 @@ FIGURE_NAMES = (
     "pr.png",
     "misclassified.png",
 )
-
-
-def safe_name(name: str) -> str:
-    """A folder name derived from an experiment name: [A-Za-z0-9._-] only, no leading dot."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
-    return cleaned[:120] or "experiment"
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
-from ablation.launcher import BLAS_THREADS_ENV, cores, in_turn
+from ablation.errors import ConfigError
 
 _BASIC_LOG = logging.getLogger("hydra._internal.core_plugins.basic_launcher")
 
@@ -24,11 +23,13 @@ def _drop_job_lines(record: logging.LogRecord) -> bool:
 class AutoLauncher(Launcher):
     """Delegates to Hydra's basic launcher or to the joblib launcher (see the module doc).
 
-    ``joblib`` keyword arguments (``n_jobs``, ``backend``, ...) are passed to the joblib
-    launcher when the cells run in parallel.
+    ``in_turn`` is decided by ``ablation.sweep.SweepCallback`` from the cells it composed
+    (so this launcher composes nothing). ``joblib`` keyword arguments (``n_jobs``,
+    ``backend``, ...) are passed to the joblib launcher when the cells run in parallel.
     """
 
-    def __init__(self, **joblib: Any) -> None:
+    def __init__(self, in_turn: bool | None = None, **joblib: Any) -> None:
+        self.in_turn = in_turn
         self.joblib = joblib
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
@@ -43,27 +44,28 @@ class AutoLauncher(Launcher):
         self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
     ) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
-        loader = self.hydra_context.config_loader
-        cfgs = [loader.load_sweep_config(self.config, list(o)) for o in job_overrides]
-        if in_turn(cfgs):
+        if self.in_turn is None:
+            raise ConfigError(
+                "hydra/launcher=auto needs the sweep callback (hydra.callbacks.tracking in "
+                "conf/config.yaml) to choose; or pick hydra/launcher=basic or =local"
+            )
+        if self.in_turn:
+            # Hydra has no public name for its default launcher; importing the class is the
+            # only way to delegate to it
             from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 
-            launcher, threads = BasicLauncher(), cores()
+            launcher = BasicLauncher()
             # one console line per cell: the cell's own "done ..." line, not also Hydra's
-            # "#k : overrides" line before it
+            # "#k : overrides" line before it (this sweep only: removed below)
             _BASIC_LOG.addFilter(_drop_job_lines)
         else:
             from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
-            launcher, threads = JoblibLauncher(**self.joblib), 1
+            launcher = JoblibLauncher(**self.joblib)
         launcher.setup(
             hydra_context=self.hydra_context, task_function=self.task_function, config=self.config
         )
-        before = os.environ.get(BLAS_THREADS_ENV)
-        if before is None:  # the user's own setting wins; joblib's workers inherit this one
-            os.environ[BLAS_THREADS_ENV] = str(threads)
         try:
             return launcher.launch(job_overrides, initial_job_idx)
         finally:
-            if before is None:
-                os.environ.pop(BLAS_THREADS_ENV, None)
+            _BASIC_LOG.removeFilter(_drop_job_lines)

@@ -103,9 +103,10 @@ def test_unknown_option_names_the_valid_ones():
         make_optimizer("gd", lr=0.1, momentum=0.9)
 
 
-@pytest.mark.parametrize("lr", [-0.1, float("nan"), "fast"])
+@pytest.mark.parametrize("lr", [-0.1, 0, float("nan"), float("inf"), "fast"])
 def test_bad_learning_rate(lr):
-    with pytest.raises(ValueError, match=r"learning rate lr must be a finite number >= 0, got"):
+    # the one rule (LR_RULE), the same as the config's optim.lr check
+    with pytest.raises(ValueError, match=r"learning rate lr must be a finite number > 0, got"):
         make_optimizer("sgd", lr=lr)
 
 

@@ -1,0 +1,62 @@
+"""What a finished cell leaves in its run: config, weights, confusion matrix, figures."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from ablation import plots, tracking
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts, rows = true class, columns = predicted class."""
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes**2).reshape(
+        n_classes, n_classes
+    )
+
+
+def per_class_metrics(confusion: np.ndarray) -> dict[str, float]:
+    """``test/recall_k`` and ``test/precision_k`` for every class k (0 when undefined)."""
+    tp = np.diag(confusion).astype(float)
+    support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    metrics = {f"test/recall_{k}": float(r) for k, r in enumerate(recall)}
+    metrics.update({f"test/precision_{k}": float(p) for k, p in enumerate(precision)})
+    return metrics
+
+
+def test_confusion(net, data) -> np.ndarray:
+    return confusion_matrix(data.y_test, net.predict(data.X_test), data.n_classes)
+
+
+def config_yaml(cell) -> str:
+    """The cell's config as YAML, with the optimiser's options (a plugin's too)."""
+    node = OmegaConf.structured(cell.config)
+    OmegaConf.set_struct(node.optim, False)
+    node.optim.merge_with(cell.optimizer_options)
+    return OmegaConf.to_yaml(node)
+
+
+def log_artifacts(cell, net, data, confusion: np.ndarray, client, run_id: str) -> None:
+    """Write the run's files to the store (the metrics must be flushed: figures read them)."""
+    with tempfile.TemporaryDirectory(prefix="ablation-") as tmp:
+        out = Path(tmp)
+        (out / "config.yaml").write_text(config_yaml(cell))
+        net.save(out / "weights.npz")
+        labelled = np.column_stack([np.arange(data.n_classes), confusion])
+        header = "true\\pred," + ",".join(str(k) for k in range(data.n_classes))
+        np.savetxt(
+            out / "confusion_matrix.csv",
+            labelled,
+            fmt="%d",
+            delimiter=",",
+            header=header,
+            comments="",
+        )
+        plots.confusion_png(confusion, out / "confusion_matrix.png", title=cell.label)
+        plots.learning_curve_png(client, run_id, out / "learning_curve.png", title=cell.label)
+        tracking.retry(client.log_artifacts, run_id, str(out))

@@ -1,0 +1,95 @@
+"""One grid cell as one immutable value, built once per job from the composed config.
+
+The sweep callback, the launchers and the job pass a :class:`Cell`; nothing downstream
+composes, copies, flattens or labels the config again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig
+
+from ablation.config import (
+    Config,
+    flatten,
+    hashes,
+    is_full_batch,
+    optim_extra,
+    task_config,
+    to_config,
+)
+from ablation.data import data_label
+from ablation.nn import OPTIMIZERS
+
+#: Where results go, or what to import: not a parameter of the computation.
+NOT_PARAMS = ("tracking.", "plugins")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A validated cell: typed config, identities, label and what to log and pass on."""
+
+    config: Config
+    config_hash: str  # identity of the run (resume)
+    cell_hash: str  # identity of the cell across seeds
+    label: str  # init=kaiming reg=none data=60k depth=2 optim=gd
+    params: dict[str, Any]  # the flattened config, only what applies to this run
+    optimizer_options: dict[str, Any]  # keyword arguments of the optimiser, by its options
+    overrides: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig, overrides: Sequence[str] = ()) -> Cell:
+        """Validate ``cfg`` (a composed config, with or without its ``hydra`` node)."""
+        plain = task_config(cfg)
+        config = to_config(plain)
+        flat = flatten(plain)
+        config_key, cell_key = hashes(flat)
+        chosen = OPTIMIZERS[config.optim.name]
+        options = {k: flat[f"optim.{k}"] for k in chosen.options if f"optim.{k}" in flat}
+        options.update(optim_extra(plain))
+        return cls(
+            config=config,
+            config_hash=config_key,
+            cell_hash=cell_key,
+            label=cell_label(config),
+            params=_applicable(flat, chosen.options),
+            optimizer_options=options,
+            overrides=tuple(overrides),
+        )
+
+    @property
+    def full_batch(self) -> bool:
+        """Full-batch gradient steps (``optim.iterations``) rather than minibatch epochs."""
+        return is_full_batch(self.config.optim.name)
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.label} seed={self.config.seed}"
+
+    @property
+    def shown(self) -> str:
+        """What the user typed names the cell best (minus where results go)."""
+        typed = [o for o in self.overrides if not o.startswith(("tracking.", "experiment_name="))]
+        return " ".join(typed) if typed else self.run_name
+
+
+def _applicable(flat: dict[str, Any], options: Sequence[str]) -> dict[str, Any]:
+    """The params of a run: no other optimiser's options, no unset paths, no tracking."""
+    others = {o for c in OPTIMIZERS.values() for o in c.options} - set(options)
+    return {
+        key: value
+        for key, value in flat.items()
+        if not key.startswith(NOT_PARAMS)
+        and not (key.startswith("optim.") and key[len("optim.") :] in others)
+        and not (key in ("data.path", "data.cache_dir") and value is None)
+    }
+
+
+def cell_label(cfg: Config) -> str:
+    """A short human name for a cell: ``init=kaiming reg=l2(0.001) data=60k depth=2 optim=gd``."""
+    data = data_label(cfg.data.name, cfg.data.n_train)
+    reg = cfg.reg.name if cfg.reg.name == "none" else f"l2({cfg.reg.l2:g})"
+    return f"init={cfg.init.name} reg={reg} data={data} depth={cfg.depth} optim={cfg.optim.name}"
