@@ -125,3 +125,34 @@ def check_grads_like(grads, params) -> None:
             "out must be a list of (dW, db) arrays shaped like params, in the network's "
             "dtype; make one with net.empty_grads()"
         )
+
+
+def check_features(X, n_features: int, dtype) -> np.ndarray:
+    """Return ``X`` as a 2-D array of ``dtype`` with ``n_features`` columns (no copy if it is)."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(
+            f"X has shape {X.shape}; this network expects (n, {n_features}) "
+            f"(expected {n_features} features per row, got "
+            f"{X.shape[1] if X.ndim == 2 else f'a {X.ndim}-D array'})"
+        )
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows; pass at least one sample")
+    return X.astype(dtype, copy=False)
+
+
+def check_labels(y, n_rows: int, n_classes: int) -> np.ndarray:
+    """Return ``y`` as ``intp`` labels, one per row, in ``[0, n_classes)``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_rows:
+        raise ValueError(f"y has shape {y.shape}; expected ({n_rows},), one label per row")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= n_classes:
+        bad = lo if lo < 0 else hi
+        raise ValueError(
+            f"label {bad} is out of range; labels must lie in [0, {n_classes}) "
+            f"for a network with {n_classes} outputs"
+        )
+    return y.astype(np.intp, copy=False)

@@ -29,8 +29,10 @@ from .checks import (
     ShapeError,
     check_activations,
     check_dtype,
+    check_features,
     check_grads_like,
     check_l2,
+    check_labels,
     check_params,
     check_positive_int,
     check_sizes,
@@ -180,33 +182,12 @@ class MLP:
     # ----------------------------------------------------------- validation
     def check_X(self, X) -> np.ndarray:
         """Return ``X`` as a 2-D array of the network's dtype with ``sizes[0]`` columns."""
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.sizes[0]:
-            raise ValueError(
-                f"X has shape {X.shape}; this network expects (n, {self.sizes[0]}) "
-                f"(expected {self.sizes[0]} features per row, got "
-                f"{X.shape[1] if X.ndim == 2 else f'a {X.ndim}-D array'})"
-            )
-        if X.shape[0] == 0:
-            raise ValueError("X has no rows; pass at least one sample")
-        return X.astype(self.dtype, copy=False)
+        return check_features(X, self.sizes[0], self.dtype)
 
     def check_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
         """Validate ``X`` as in ``check_X`` and ``y`` as labels in ``[0, n_classes)``."""
         X = self.check_X(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or y.shape[0] != X.shape[0]:
-            raise ValueError(f"y has shape {y.shape}; expected ({X.shape[0]},), one label per row")
-        if y.dtype.kind not in "iu":
-            raise ValueError(f"y must hold integer class labels, got dtype {y.dtype}")
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= self.n_classes:
-            bad = lo if lo < 0 else hi
-            raise ValueError(
-                f"label {bad} is out of range; labels must lie in [0, {self.n_classes}) "
-                f"for a network with {self.n_classes} outputs"
-            )
-        return X, y.astype(np.intp, copy=False)
+        return X, check_labels(y, X.shape[0], self.n_classes)
 
     # ---------------------------------------- on validated data (training loops)
     def loss_terms_and_grads(self, X, y, l2: float, count_correct=False, out=None):
