@@ -9,7 +9,6 @@ another process is training is left to it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -48,11 +47,12 @@ class CellResult:
 
 @dataclass(frozen=True)
 class SweepInfo:
-    """What a job of a sweep knows of the sweep: its parent run, size and start time."""
+    """What a job of a sweep knows of the sweep: its parent run, size, start time, host."""
 
     parent_run_id: str | None
     todo: int = 0
     t0: float = 0.0
+    host: str | None = None  # where the sweep runs (its sqlite store is only there)
 
     @classmethod
     def from_env_set(cls, env_set) -> SweepInfo:
@@ -61,6 +61,7 @@ class SweepInfo:
             parent_run_id=env_set.get(tracking.PARENT_ENV) or None,
             todo=int(env_set.get(tracking.SWEEP_TODO_ENV) or 0),
             t0=float(env_set.get(tracking.SWEEP_T0_ENV) or 0),
+            host=env_set.get(tracking.SWEEP_HOST_ENV) or None,
         )
 
 
@@ -84,8 +85,8 @@ def run_cell(
     spec, label, shown = cell.config, cell.run_name, cell.shown
 
     uri = tracking.resolve_uri(spec.tracking.uri)
-    # set by the sweep for its jobs: a job on another host cannot write to an sqlite file
-    sweep_host = os.environ.get(tracking.SWEEP_HOST_ENV)
+    # a job on another host than the sweep's cannot write to the sweep's sqlite file
+    sweep_host = sweep.host if sweep else None
     if tracking.sqlite_path(uri) and sweep_host and sweep_host != tracking.HOST:
         raise tracking.TrackingError(
             f"this cell runs on {tracking.HOST}, but the sweep's store is an sqlite file on "
