@@ -10,9 +10,7 @@ before any job starts.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib
-import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,26 +21,27 @@ from omegaconf import DictConfig, OmegaConf, flag_override
 
 from ablation.data import DATASETS
 from ablation.errors import ConfigError, user_errors
+from ablation.identity import UNHASHED_KEYS, cell_hash, config_hash, flatten, hashes
 from ablation.naming import safe_name as path_safe
 from ablation.nn import ACTIVATIONS, DTYPES, INITS, OPTIMIZERS
 from ablation.nn.checks import LR_RULE, lr_is_valid
 
-__all__ = ["ConfigError", "path_safe", "user_errors"]  # re-exported: their homes are lower down
+# re-exported: their homes are lower down
+__all__ = [
+    "UNHASHED_KEYS",
+    "ConfigError",
+    "cell_hash",
+    "config_hash",
+    "flatten",
+    "hashes",
+    "path_safe",
+    "user_errors",
+]
 
 REGULARISERS = ("none", "l2")
 #: The one statement of "gd means full batch": these optimisers take optim.iterations
 #: full-batch steps; every other one takes optim.epochs of optim.batch_size minibatches.
 FULL_BATCH_OPTIMIZERS = ("gd",)
-
-#: Keys left out of the config hash: where things are, not what is computed.
-UNHASHED_KEYS = (
-    "tracking",
-    "experiment_name",
-    "rerun",
-    "data.path",
-    "data.cache_dir",
-    "plugins",
-)
 
 #: The parameters that define the training protocol, in the order a report lists them.
 PROTOCOL_PARAMS = (
@@ -320,46 +319,6 @@ def task_config(cfg: DictConfig) -> DictConfig:
     with flag_override(plain, ["struct", "readonly"], [False, False]):
         del plain["hydra"]
     return plain
-
-
-def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, Any]:
-    """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": 0.1}`` (lists stay values)."""
-    container = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
-    flat: dict[str, Any] = {}
-    for key, value in container.items():
-        if key == "hydra":
-            continue
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, prefix=f"{name}."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def _digest(flat: dict[str, Any]) -> str:
-    payload = json.dumps(flat, sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def hashes(flat: dict[str, Any]) -> tuple[str, str]:
-    """``(config_hash, cell_hash)`` of a flattened config (see the two functions below)."""
-    kept = {k: v for k, v in flat.items() if not any(_under(k, u) for u in UNHASHED_KEYS)}
-    return _digest(kept), _digest({k: v for k, v in kept.items() if k != "seed"})
-
-
-def config_hash(cfg: DictConfig | dict) -> str:
-    """Identity of a run: the resolved config minus paths and tracking settings."""
-    return hashes(flatten(cfg))[0]
-
-
-def cell_hash(cfg: DictConfig | dict) -> str:
-    """Identity of a grid cell across seeds: :func:`config_hash` without the seed."""
-    return hashes(flatten(cfg))[1]
-
-
-def _under(key: str, prefix: str) -> bool:
-    return key == prefix or key.startswith(prefix + ".")
 
 
 def package_dir(name: str) -> Path:

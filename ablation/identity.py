@@ -1,0 +1,64 @@
+"""Identity of a run and of a cell: hashes of the flattened, resolved config.
+
+``config_hash`` decides resume (a FINISHED run with the same hash is not trained again);
+``cell_hash`` groups the seeds of one grid cell. Keys in ``UNHASHED_KEYS`` say where
+things are, not what is computed, and are left out of both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+#: Keys left out of the config hash: where things are, not what is computed.
+UNHASHED_KEYS = (
+    "tracking",
+    "experiment_name",
+    "rerun",
+    "data.path",
+    "data.cache_dir",
+    "plugins",
+)
+
+
+def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, Any]:
+    """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": 0.1}`` (lists stay values)."""
+    container = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    flat: dict[str, Any] = {}
+    for key, value in container.items():
+        if key == "hydra":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _digest(flat: dict[str, Any]) -> str:
+    payload = json.dumps(flat, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def hashes(flat: dict[str, Any]) -> tuple[str, str]:
+    """``(config_hash, cell_hash)`` of a flattened config (see the two functions below)."""
+    kept = {k: v for k, v in flat.items() if not any(_under(k, u) for u in UNHASHED_KEYS)}
+    return _digest(kept), _digest({k: v for k, v in kept.items() if k != "seed"})
+
+
+def config_hash(cfg: DictConfig | dict) -> str:
+    """Identity of a run: the resolved config minus paths and tracking settings."""
+    return hashes(flatten(cfg))[0]
+
+
+def cell_hash(cfg: DictConfig | dict) -> str:
+    """Identity of a grid cell across seeds: :func:`config_hash` without the seed."""
+    return hashes(flatten(cfg))[1]
+
+
+def _under(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(prefix + ".")
