@@ -212,10 +212,10 @@ def serve(cmd: list[str], env: dict[str, str], base: str, ready_text: str) -> tu
     def on_signal(signum, _frame):
         received.append(signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, on_signal)
-    server = Server(cmd, env)
+    stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, on_signal) for signum in stop_signals}
     ready, next_probe = False, 0.0
+    server = Server(cmd, env)
     try:
         while not received and server.popen.poll() is None:
             if not ready and time.monotonic() >= next_probe:
@@ -225,6 +225,8 @@ def serve(cmd: list[str], env: dict[str, str], base: str, ready_text: str) -> tu
             time.sleep(0.1)
     finally:
         server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if received:
         name = signal.Signals(received[0]).name
         print(f"stopped the MLflow UI ({name})", file=sys.stderr, flush=True)
