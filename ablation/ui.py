@@ -61,11 +61,14 @@ def port_problem(host: str, port: int) -> str | None:
 
 
 def _base_url(host: str, port: int) -> str:
-    if host in ("0.0.0.0", ""):  # wildcard binds also answer on loopback
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    """The URL to open; a wildcard bind (all interfaces) also answers on loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    if address.is_unspecified:
+        address = ipaddress.ip_address("::1" if address.version == 6 else "127.0.0.1")
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
 
 
 def _param_order(key: str) -> tuple[int, str]:
@@ -182,11 +185,12 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pgid, signum)
 
-    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM the group, wait for it to empty, SIGKILL what is left after ``timeout``."""
+    def stop(self, timeout: float = STOP_TIMEOUT_S, hurry=lambda: False) -> None:
+        """SIGTERM the group, wait for it to empty, SIGKILL what is left after ``timeout``
+        (or at once when ``hurry()`` turns true: a second Ctrl-C)."""
         self.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while self.members() and time.monotonic() < deadline:
+        while self.members() and time.monotonic() < deadline and not hurry():
             time.sleep(0.1)
         if self.members():
             self.signal(signal.SIGKILL)
@@ -224,7 +228,7 @@ def serve(cmd: list[str], env: dict[str, str], base: str, ready_text: str) -> tu
                     print(ready_text, flush=True)
             time.sleep(0.1)
     finally:
-        server.stop()
+        server.stop(hurry=lambda: len(received) > 1)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if received:
@@ -286,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     base = _base_url(args.host, args.port)
     print(f"MLflow UI for {uri}\n  starting on {base}  (Ctrl-C to stop)", flush=True)
-    links = experiment_links(uri, base)
+    try:
+        links = experiment_links(uri, base)
+    except Exception as err:  # a damaged or foreign store: one line, not a traceback
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"error: cannot read the tracking store {uri}: {first}", file=sys.stderr)
+        return 2
     width = max((len(name) for name, _ in links), default=0)
     ready_text = "\n".join(
         [
