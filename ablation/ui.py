@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import ipaddress
 import json
 import os
@@ -35,6 +36,7 @@ TRAINING_VIEW = "workflowType=machine_learning"
 METRIC_COLUMNS = ("test/acc", "train/acc", "test/loss")
 MAX_PARAM_COLUMNS = 8
 STOP_TIMEOUT_S = 10.0
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def is_loopback(host: str) -> bool:
@@ -139,6 +141,19 @@ def _share(client, exp, state: dict) -> bool:
     return True
 
 
+def _term_when_parent_dies():
+    """A ``preexec_fn`` (Linux): the child gets SIGTERM when ablation.ui dies, even by
+    SIGKILL; the MLflow CLI forwards SIGTERM to its uvicorn server. None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the child
+
+    def preexec() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return preexec
+
+
 class Server:
     """The MLflow server in its own session: signals reach every process it starts."""
 
@@ -150,6 +165,7 @@ class Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_term_when_parent_dies(),
         )
         self.pgid = self.popen.pid
         self.port_taken = False

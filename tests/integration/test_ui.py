@@ -212,6 +212,33 @@ def test_sigint_stops_server_and_exits_130(sweep_store):
             app.kill_all()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux")
+def test_sigkill_of_the_ui_still_stops_the_server(sweep_store):
+    """SIGKILL cannot be caught: the server learns of it from the kernel (PR_SET_PDEATHSIG)."""
+    work, uri = sweep_store
+    port = _free_port()
+    app = UI("--port", str(port), "--tracking-uri", uri, cwd=work)
+    below: set[int] = set()
+    try:
+        app.wait_for("MLflow UI ready")
+        below = _descendants(app.popen.pid)
+        assert below
+        app.popen.send_signal(signal.SIGKILL)
+        app.finish()
+        deadline = time.monotonic() + 30
+        while [p for p in below if _alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in below if _alive(p)], f"left running: {below}"
+        assert _port_free(port)
+    finally:
+        for pid in below:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if app.popen.poll() is None:
+            app.kill_all()
+
+
 def test_busy_port_exits_2_with_one_line(sweep_store):
     work, uri = sweep_store
     with socket.socket() as taken:
