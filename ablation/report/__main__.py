@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ablation.report.errors import ReportError
 
@@ -74,9 +75,26 @@ def comparison_text(comp) -> str:
     return pd.DataFrame(rows).to_string(index=False)
 
 
+def _not_a_folder(out: str) -> Path | None:
+    """The first existing part of ``out`` that is not a folder (None: ``out`` can be one)."""
+    path = Path(out).resolve()
+    for part in (path, *path.parents):
+        if part.exists():
+            return None if part.is_dir() else part
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from ablation.report.build import build
+    blocker = _not_a_folder(args.out)
+    if blocker is not None:
+        print(
+            f"error: --out {_printable(args.out)}: {_printable(str(blocker))} is a file, "
+            "not a folder; pass a folder (it is created if missing)",
+            file=sys.stderr,
+        )
+        return 2
+    from ablation.report.build import ReportWriteError, build
 
     reference = None if args.reference.lower() in ("none", "") else args.reference
     try:
@@ -90,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             roc_cell=args.roc_cell,
             make_figures=not args.no_figures,
         )
+    except ReportWriteError as exc:  # disk full, file-size limit: the old report is intact
+        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        return 1
     except ReportError as exc:
         print(f"error: {_printable(str(exc))}", file=sys.stderr)
         return 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -98,7 +101,66 @@ def _choose_roc_cell(cells: pd.DataFrame, roc_cell: str | None) -> pd.Series | N
     return hit.iloc[0]
 
 
-def build(
+class ReportWriteError(ReportError):
+    """The report could not be written (disk full, file-size limit, permissions)."""
+
+
+#: Files the report owns in its folder; anything else there is the user's and is left alone.
+REPORT_FILES = ("report.md", "report.html", "summary.csv", "paper_vs_ours.csv")
+
+
+@contextlib.contextmanager
+def _staging():
+    """Stage folders made inside this block are removed if it fails; an OSError while
+    writing becomes one ``ReportWriteError`` line. ``stages.append`` registers a folder."""
+    stages: list[Path] = []
+    try:
+        yield stages
+    except OSError as err:
+        where = stages[0].parent if stages else err.filename or "the --out folder"
+        raise ReportWriteError(
+            f"cannot write the report to {where}: {err.strerror or err}; free space or pass --out"
+        ) from None
+    finally:
+        for stage in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def _new_stage(target: Path, stages: list[Path]) -> Path:
+    """A hidden folder beside ``target`` (same file system, so moving out of it is a rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    stages.append(stage)
+    return stage
+
+
+def _install(stage: Path, target: Path) -> None:
+    """Move the finished report from ``stage`` into ``target``, file by file with
+    ``os.replace`` (a rename: no file is ever seen half-written), figures first and
+    report.html last; then drop report files this build did not make. Other files in
+    ``target`` are left alone."""
+    (target / "figures").mkdir(parents=True, exist_ok=True)
+    made = {p.name for p in (stage / "figures").glob("*.png")}
+    for name in sorted(made):
+        os.replace(stage / "figures" / name, target / "figures" / name)
+    for name in FIGURE_NAMES:
+        if name not in made:
+            (target / "figures" / name).unlink(missing_ok=True)
+    for name in REPORT_FILES:
+        if (stage / name).exists():
+            os.replace(stage / name, target / name)
+        elif name == "paper_vs_ours.csv":
+            (target / name).unlink(missing_ok=True)
+
+
+def build(*args, **kwargs) -> ReportResult:
+    """Build the full report (arguments as ``build_report``), written to a hidden folder
+    beside the target and moved into place only once every file is complete."""
+    with _staging() as stages:
+        return _build(*args, stages=stages, **kwargs)
+
+
+def _build(
     experiment: str,
     tracking_uri: str | None = None,
     out_dir: str | Path = "reports",
@@ -107,8 +169,10 @@ def build(
     reference: str | None = "ghimire2023",
     roc_cell: str | None = None,
     make_figures: bool = True,
+    *,
+    stages: list[Path],
 ) -> ReportResult:
-    """Build the full report; see ``build_report`` for the arguments."""
+    """Build the full report into a stage folder registered in ``stages``; install it."""
     t0 = time.perf_counter()
     ref = load_reference(reference) if reference else None
     uri = tracking_uri or store.default_tracking_uri()
@@ -129,10 +193,9 @@ def build(
     target = (root / safe_name(experiment)).resolve()
     if root not in target.parents:
         raise ReportError(f"refusing to write outside {root}: {target}")
-    fig_dir = target / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    for name in FIGURE_NAMES:
-        (fig_dir / name).unlink(missing_ok=True)
+    stage = _new_stage(target, stages)
+    fig_dir = stage / "figures"
+    fig_dir.mkdir()
 
     comp = compare(ref, runs, vary) if ref else None
     hist = _histories(client if (make_figures or comp is not None) else None, fin)
@@ -175,15 +238,21 @@ def build(
     sections.provenance(doc, ctx)
     figures = sorted({*figures, *(p for p in fig_dir.glob("*.png") if p.name in FIGURE_NAMES)})
 
-    md_path, html_path = target / "report.md", target / "report.html"
-    md_path.write_text(to_markdown(doc), encoding="utf-8")
-    html_path.write_text(to_html(doc), encoding="utf-8")
-    csv_path = target / "summary.csv"
-    cells.assign(run_ids=cells["run_ids"].map(";".join)).to_csv(csv_path, index=False)
+    (stage / "report.md").write_text(to_markdown(doc), encoding="utf-8")
+    (stage / "report.html").write_text(to_html(doc), encoding="utf-8")
+    cells.assign(run_ids=cells["run_ids"].map(";".join)).to_csv(stage / "summary.csv", index=False)
     if comp is not None:
-        comp.to_csv(target / "paper_vs_ours.csv", index=False)
+        comp.to_csv(stage / "paper_vs_ours.csv", index=False)
+    _install(stage, target)
+    figures = [target / "figures" / p.name for p in figures]
     return ReportResult(
-        md_path, html_path, csv_path, figures, comp, cells, time.perf_counter() - t0
+        target / "report.md",
+        target / "report.html",
+        target / "summary.csv",
+        figures,
+        comp,
+        cells,
+        time.perf_counter() - t0,
     )
 
 
