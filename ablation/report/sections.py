@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from ablation.config import PROTOCOL_PARAMS
+from ablation.data.loading import DATASETS
 from ablation.report.cells import sorted_levels
 from ablation.report.reference import Reference
 from ablation.report.render import Bullets, Document, Heading, Image, Para, Table
@@ -30,27 +32,14 @@ from ablation.report.stats import (
     robust_centre,
 )
 
-DATA_SOURCES = {
-    "mnist": "the official MNIST training set (60,000 digits, shipped in a PyPI package, "
-    "checksum-verified); smaller training sets are nested, stratified subsets of it, "
-    "deterministic in the seed; tested on the official 10,000-digit MNIST test set",
-    "mnist_idx": "MNIST read from IDX files; smaller training sets are nested, stratified "
-    "subsets; tested on the official 10,000-digit test set",
-    "kaggle_csv": "Kaggle 'Digit Recognizer' train.csv (42,000 labelled digits)",
-    "digits": "scikit-learn's 8x8 digits data set (1,797 images), not MNIST",
-}
-PROTOCOL_PARAMS = [
-    "model.hidden",
-    "model.activations",
-    "optim.name",
-    "optim.lr",
-    "optim.iterations",
-    "optim.epochs",
-    "optim.batch_size",
-    "reg.l2",
-    "data.n_val",
-    "dtype",
-]
+#: The protocol table's rows: the protocol parameters, less those the report shows elsewhere
+#: (depth is a factor or in the cell label; the data source has its own line).
+PROTOCOL_ROWS = [p for p in PROTOCOL_PARAMS if p not in ("depth", "data.name")]
+
+
+def _source_summary(name: str) -> str:
+    spec = DATASETS.get(name)
+    return spec.summary if spec is not None and spec.summary else "see the run params"
 
 
 @dataclass
@@ -154,12 +143,12 @@ def _distinct(ctx: Context, key: str) -> str:
 def protocol(doc: Document, ctx: Context) -> None:
     doc.add(Heading("Protocol"))
     names = sorted(set(ctx.runs["params"].map(lambda p: p.get("data.name", "?"))))
-    items = [f"Data '{n}': {DATA_SOURCES.get(n, 'see the run params')}." for n in names]
+    items = [f"Data '{n}': {_source_summary(n)}." for n in names]
     if "data" in ctx.runs:
         sizes = sorted_levels("data", ctx.runs["data"].unique())
         items.append(f"Training-set sizes (factor data): {', '.join(sizes)}.")
     doc.add(Bullets(items))
-    rows = [(k, _distinct(ctx, k)) for k in PROTOCOL_PARAMS]
+    rows = [(k, _distinct(ctx, k)) for k in PROTOCOL_ROWS]
     rows = [(k, v) for k, v in rows if v]
     if rows:
         doc.add(
