@@ -1,203 +1,71 @@
-"""MLflow store: where it lives, experiments, parent/child runs, resume by config hash.
-
-Layout of a study in the store (the report relies on it):
-
-- one experiment per study (``experiment_name``);
-- one parent run per sweep, tag ``ablation.role=sweep``, created before any job starts;
-- one child run per cell and seed, tag ``ablation.role=cell``, nested under the parent,
-  identified by ``ablation.config_hash`` (resume) and ``ablation.cell_hash`` (seeds).
+"""Experiments and runs: create, claim a cell, resume by config hash, reap dead runs, log.
 
 Everything here talks to MLflow through :class:`MlflowClient` with an explicit
 tracking URI, never through MLflow's global "active run" state, so several sweeps
-and several stores can live in one process.
+and several stores can live in one process. The names of what is stored are in
+:mod:`ablation.tracking.schema`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import os
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.tracking import MlflowClient
 
-T = TypeVar("T")
+from ablation.tracking.schema import (
+    EXPERIMENT_KIND,
+    MAX_PARAM_LEN,
+    TAG_CONFIG,
+    TAG_EXPERIMENT_KIND,
+    TAG_FAILURE,
+    TAG_HASH,
+    TAG_HOST,
+    TAG_PID,
+    TAG_PID_START,
+    config_tag,
+)
+from ablation.tracking.store import retry, store_lock
+from ablation.tracking.uri import artifact_root
 
 HOST = socket.gethostname()
-PARENT_ENV = "ABLATION_PARENT_RUN_ID"
-SWEEP_TOTAL_ENV = "ABLATION_SWEEP_TOTAL"
-SWEEP_TODO_ENV = "ABLATION_SWEEP_TODO"
-SWEEP_T0_ENV = "ABLATION_SWEEP_T0"
-SWEEP_HOST_ENV = "ABLATION_SWEEP_HOST"
-
-TAG_ROLE = "ablation.role"
-TAG_HASH = "ablation.config_hash"
-TAG_CELL_HASH = "ablation.cell_hash"
-TAG_CELL = "ablation.cell"
-TAG_FAILURE = "ablation.failure"
-TAG_OVERRIDES = "ablation.overrides"
-TAG_HOST = "ablation.host"
-TAG_PID = "ablation.pid"
-TAG_PID_START = "ablation.pid_start"
-TAG_PARENT = "mlflow.parentRunId"
-
-MAX_PARAM_LEN = 6000
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be used; the message says why and what to do."""
-
-
-# -- where the store lives ---------------------------------------------------------------
-
-
-def resolve_uri(uri: str | None = None) -> str:
-    """``uri``, else ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlruns/mlflow.db``."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        return f"sqlite:///{Path.cwd().resolve() / 'mlruns' / 'mlflow.db'}"
-    if uri.startswith("sqlite:///"):
-        return uri
-    if "://" not in uri:  # a plain folder: put an sqlite store in it
-        return f"sqlite:///{Path(uri).resolve() / 'mlflow.db'}"
-    return uri
-
-
-def sqlite_path(uri: str) -> Path | None:
-    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
-
-
-def artifact_root(uri: str) -> str | None:
-    """Artifacts of an sqlite store go beside it (``mlruns/artifacts``); a server decides."""
-    db = sqlite_path(uri)
-    return (db.parent / "artifacts").as_uri() if db else None
-
-
-#: Tracking URI schemes MLflow has a store for (``postgresql+psycopg2`` counts as postgresql).
-STORE_SCHEMES = ("sqlite", "http", "https", "file", "postgresql", "mysql", "mssql", "databricks")
-
-
-def check_store(uri: str, *, timeout: float = 5.0) -> None:
-    """Fail early, with a useful message, on a store we cannot write to or reach."""
-    scheme = uri.split("://", 1)[0].split("+", 1)[0]
-    if scheme not in STORE_SCHEMES:
-        raise TrackingError(
-            f"tracking.uri={uri!r} has an unknown scheme {scheme!r}; use "
-            "sqlite:////abs/path/mlflow.db, a folder, or http://host:port of an MLflow server"
-        )
-    db = sqlite_path(uri)
-    if db is not None:
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise TrackingError(
-                f"cannot create the tracking store folder {db.parent}: {err.strerror}; "
-                "pass tracking.uri=sqlite:////a/writable/path/mlflow.db"
-            ) from None
-        target = db if db.exists() else db.parent
-        if not os.access(target, os.W_OK):
-            raise TrackingError(
-                f"the tracking store {target} is not writable; fix its permissions or "
-                "pass tracking.uri=sqlite:////a/writable/path/mlflow.db"
-            )
-        return
-    if uri.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
-                pass
-        except (urllib.error.URLError, OSError) as err:
-            reason = getattr(err, "reason", err)
-            raise TrackingError(
-                f"cannot reach the MLflow server at {uri} ({reason}); start it "
-                f"(mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri "
-                f"sqlite:///mlflow.db) or fix tracking.uri"
-            ) from None
-
-
-@contextlib.contextmanager
-def store_lock(uri: str) -> Iterator[None]:
-    """Serialise store creation between processes (sqlite schema set-up is not race-safe)."""
-    db = sqlite_path(uri)
-    if db is None:
-        yield
-        return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.parent / ".ablation.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def retry(fn: Callable[..., T], *args: Any, attempts: int = 8, **kwargs: Any) -> T:
-    """Call ``fn``, retrying with backoff while sqlite says the database is locked."""
-    delay = 0.1
-    for attempt in range(attempts):
-        try:
-            return fn(*args, **kwargs)
-        except Exception as err:
-            if "database is locked" not in str(err) or attempt == attempts - 1:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 3.0)
-    raise AssertionError("unreachable")
-
-
-# -- experiments and runs -------------------------------------------------------------------
-
-
-def _create_sqlite_store(db: Path) -> None:
-    """Build a new sqlite store in a temporary file, then rename it into place.
-
-    MLflow creates its schema in many steps; a process killed half-way would leave a
-    store that no later start can open ("index ... already exists"). Call under the lock.
-    """
-    for leftover in db.parent.glob(f".{db.name}.*.tmp*"):  # from a creator that was killed
-        leftover.unlink(missing_ok=True)
-    if db.exists():
-        return
-    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-    retry(MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments, max_results=1)
-    os.replace(tmp, db)
-
-
-@functools.cache
-def client_for(uri: str) -> MlflowClient:
-    """One client per URI and process, created under the store lock."""
-    check_store(uri)
-    with store_lock(uri):
-        db = sqlite_path(uri)
-        try:
-            if db is not None:
-                _create_sqlite_store(db)
-            client = MlflowClient(tracking_uri=uri)
-            retry(client.search_experiments, max_results=1)  # creates/migrates the schema once
-        except Exception as err:  # a damaged file, a server error: one line, not a traceback
-            raise TrackingError(
-                f"cannot open the tracking store {uri}: {str(err).splitlines()[0]}"
-            ) from None
-    return client
 
 
 def ensure_experiment(client: MlflowClient, uri: str, name: str) -> str:
-    """The id of experiment ``name``, created (race-safely) if missing; restores a deleted one."""
+    """The id of experiment ``name``, created (race-safely) if missing; restores a deleted one.
+
+    Our experiments carry :data:`EXPERIMENT_KIND` (:func:`mark_training_experiment`).
+    """
     with store_lock(uri):
         exp = retry(client.get_experiment_by_name, name)
         if exp is None:
-            return retry(client.create_experiment, name, artifact_location=artifact_root(uri))
+            return retry(
+                client.create_experiment,
+                name,
+                artifact_location=artifact_root(uri),
+                tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND},
+            )
         if exp.lifecycle_stage == "deleted":
             retry(client.restore_experiment, exp.experiment_id)
+        mark_training_experiment(client, exp)
         return exp.experiment_id
+
+
+def mark_training_experiment(client: MlflowClient, exp) -> None:
+    """Tag ``exp`` so MLflow's UI opens on its training view (runs, charts), not on GenAI
+    traces. A kind someone chose is kept; a missing or UI-inferred one is replaced."""
+    kind = (exp.tags or {}).get(TAG_EXPERIMENT_KIND, "")
+    if kind == EXPERIMENT_KIND or (
+        kind and not kind.endswith("inferred") and kind != "no_inferred_type"
+    ):
+        return
+    retry(client.set_experiment_tag, exp.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND)
 
 
 def quote(value: str) -> str:
@@ -326,9 +194,14 @@ def claim_cell(
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Log a flattened config: as params (strings, for MLflow's UI and filters) and, in the
+    same first batch, as the JSON tag :data:`TAG_CONFIG` that keeps the types (read back by
+    :func:`~ablation.tracking.schema.run_config`)."""
     items = [Param(k, _param_str(v)) for k, v in sorted(params.items())]
-    for i in range(0, len(items), 100):
-        retry(client.log_batch, run_id, params=items[i : i + 100])
+    text = config_tag(params)
+    tags = [RunTag(TAG_CONFIG, text)] if text is not None else []
+    for i in range(0, max(len(items), 1), 100):
+        retry(client.log_batch, run_id, params=items[i : i + 100], tags=tags if i == 0 else [])
 
 
 def _param_str(value: Any) -> str:
@@ -364,7 +237,7 @@ class MetricBuffer:
 @functools.cache
 def git_commit() -> str:
     """The commit of the checkout this package runs from, or '' when installed from a wheel."""
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     if not (repo / ".git").exists():
         return ""
     try:

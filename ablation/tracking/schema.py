@@ -1,0 +1,108 @@
+"""The run schema: tag names, metric keys, and a run's config read back, typed.
+
+Layout of a study in the store (the report relies on it):
+
+- one experiment per study (``experiment_name``), tagged ``mlflow.experimentKind`` =
+  ``custom_model_development`` so MLflow's UI opens on its training view;
+- one parent run per sweep, tag ``ablation.role=sweep``, created before any job starts;
+- one child run per cell and seed, tag ``ablation.role=cell``, nested under the parent
+  (``mlflow.parentRunId``), identified by ``ablation.config_hash`` (resume) and
+  ``ablation.cell_hash`` (seeds);
+- params: the flattened config as strings (MLflow's UI and filters); the same config as
+  one JSON tag ``ablation.config`` with its types (:func:`run_config` reads it back);
+- metrics: ``split/name`` keys (:func:`metric_key`), one value per logged step.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from typing import Any
+
+TAG_ROLE = "ablation.role"
+TAG_HASH = "ablation.config_hash"
+TAG_CELL_HASH = "ablation.cell_hash"
+TAG_CELL = "ablation.cell"
+TAG_CONFIG = "ablation.config"
+TAG_FAILURE = "ablation.failure"
+TAG_OVERRIDES = "ablation.overrides"
+TAG_HOST = "ablation.host"
+TAG_PID = "ablation.pid"
+TAG_PID_START = "ablation.pid_start"
+TAG_GIT_COMMIT = "ablation.git_commit"
+TAG_DATA_CHECKSUM = "ablation.data_checksum"
+TAG_PARENT = "mlflow.parentRunId"
+ROLE_SWEEP, ROLE_CELL = "sweep", "cell"
+
+#: Experiment tag MLflow's UI reads to choose its view, and our value (MLflow 3.x).
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+PARENT_ENV = "ABLATION_PARENT_RUN_ID"
+SWEEP_TOTAL_ENV = "ABLATION_SWEEP_TOTAL"
+SWEEP_TODO_ENV = "ABLATION_SWEEP_TODO"
+SWEEP_T0_ENV = "ABLATION_SWEEP_T0"
+SWEEP_HOST_ENV = "ABLATION_SWEEP_HOST"
+
+MAX_PARAM_LEN = 6000  # MLflow's limit for one param value
+MAX_TAG_LEN = 8000  # MLflow's limit for one tag value
+
+
+def metric_key(split: str, name: str) -> str:
+    """The stored key of a metric: ``metric_key("test", "acc") == "test/acc"``."""
+    return f"{split}/{name}"
+
+
+def config_tag(params: dict[str, Any]) -> str | None:
+    """The JSON of a flattened config for :data:`TAG_CONFIG`; None if MLflow would refuse it."""
+    text = json.dumps(params, sort_keys=True, default=str)
+    return text if len(text) <= MAX_TAG_LEN else None
+
+
+def run_config(run) -> dict[str, Any]:
+    """The flattened config a run was logged with, with its types (``data.n_train`` an int
+    or None, ``model.hidden`` a list, ...).
+
+    Read from the JSON tag written with the params; runs logged before that tag existed
+    (or with a config too long for a tag) fall back to :func:`config_from_params`.
+    """
+    text = run.data.tags.get(TAG_CONFIG)
+    if text:
+        try:
+            config = json.loads(text)
+        except ValueError:
+            config = None
+        if isinstance(config, dict):
+            return config
+    return config_from_params(run.data.params)
+
+
+def config_from_params(params: dict[str, str]) -> dict[str, Any]:
+    """Typed values from MLflow's string params: only for runs without the JSON tag.
+
+    'None' -> None, '42000' -> 42000, '0.1' -> 0.1, 'True' -> True, '[200, 20]' -> [200, 20],
+    anything else unchanged. A string param that looks like a number comes back as one:
+    that ambiguity is why the config is also logged as JSON.
+    """
+    return {key: _parse_param(text) for key, text in params.items()}
+
+
+def _parse_param(text: str | None) -> Any:
+    if text is None:
+        return None
+    s = str(text).strip()
+    if s in ("None", "null", ""):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(s)
+        except ValueError:
+            pass
+    if s in ("True", "False"):
+        return s == "True"
+    if s[:1] in "[{(" and s[-1:] in "]})":
+        try:
+            return ast.literal_eval(s)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            pass
+    return s
