@@ -175,7 +175,7 @@ def _build(
     """Build the full report into a stage folder registered in ``stages``; install it."""
     t0 = time.perf_counter()
     ref = load_reference(reference) if reference else None
-    uri = tracking_uri or store.default_tracking_uri()
+    uri = store.resolve_uri(tracking_uri)
     client = store.open_client(uri)
     exp = store.find_experiment(client, experiment)
     raw = store.fetch_runs(client, exp, parent=parent, filter_string=filter_string)
@@ -376,7 +376,7 @@ def _prediction_figures(doc, ctx, client, row, tmp: Path) -> list[Path]:
     if row is None:
         return []
     run_id = row["run_ids"][0]
-    params = ctx.runs.set_index("run_id").loc[run_id, "params"]
+    params = ctx.runs.set_index("run_id").loc[run_id, "config"]
     # a folder named by the store is never written to: the test set is cached where the
     # user's own settings say (ABLATION_CACHE_DIR or the user cache), not in data.cache_dir
     params = {k: v for k, v in params.items() if k != "data.cache_dir"}

@@ -1,10 +1,11 @@
 """Grid cells: which factors vary across runs, their levels, and one summary row per cell.
 
-Factors are read from the params, not from the human ``ablation.cell`` label:
-``init`` = ``init.name``, ``reg`` = ``reg.name``, ``data`` = a size label such as ``42k``
-built from ``data.name`` and ``data.n_train``. Any other param that varies and is not
-already implied by those (e.g. ``optim.lr`` in a learning-rate study) becomes a factor
-under its own key.
+Factors are read from each run's typed config (the ``config`` column, from
+:func:`ablation.tracking.run_config`), not from the human ``ablation.cell`` label:
+``init`` = ``init.name``, ``reg`` = ``reg.name``, ``data`` = the size label of
+:func:`ablation.config.data_label` (``42k``). Any other key that varies and is not already
+implied by those (e.g. ``optim.lr`` in a learning-rate study) becomes a factor under its
+own key. A level is the value as MLflow shows it (``str``), ``∅`` where a run lacks the key.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import re
 import numpy as np
 import pandas as pd
 
+from ablation.config import data_label
 from ablation.report.stats import t_ci
 
 CANONICAL = {"init": "init.name", "reg": "reg.name"}
-# training-set size when data.n_train is None
-FULL_TRAIN_SIZE = {"mnist": 60000, "mnist_idx": 60000, "kaggle_csv": 42000}
-MNIST_LIKE = {"mnist", "mnist_idx", "kaggle_csv"}
 NOT_FACTORS = {"seed", "init.name", "reg.name", "data.n_train"}
 NOT_FACTOR_PREFIXES = ("tracking.", "hydra.", "experiment_name", "launcher", "paths.", "output")
 PRIORITY = [
@@ -41,35 +40,11 @@ PREFERRED_FIRST = ["none", "random", "gd"]
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
 
 
-def parse_value(text):
-    """'None' -> None, '42000' -> 42000, '0.1' -> 0.1, anything else unchanged."""
-    if text is None:
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
         return None
-    s = str(text).strip()
-    if s in ("None", "null", ""):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(s)
-        except ValueError:
-            pass
-    return s
-
-
-def data_label(name: str | None, n_train) -> str:
-    """'42k' for 42,000 MNIST training digits; 'digits 1k' for other data sets."""
-    n = parse_value(n_train)
-    if not isinstance(n, int):
-        n = FULL_TRAIN_SIZE.get(name or "")
-    if n is None:
-        size = "full"
-    elif n >= 1000 and n % 1000 == 0:
-        size = f"{n // 1000}k"
-    elif n >= 1000:
-        size = f"{n / 1000:.1f}k"
-    else:
-        size = str(n)
-    return size if (name in MNIST_LIKE or not name) else f"{name} {size}"
 
 
 def level_key(factor: str, level) -> tuple:
@@ -80,9 +55,9 @@ def level_key(factor: str, level) -> tuple:
     m = re.fullmatch(r"(?:[A-Za-z_]+ )?(-?\d+(?:\.\d+)?)(k?)", s)
     if m:
         return (1, 0, float(m.group(1)) * (1000 if m.group(2) else 1), s)
-    v = parse_value(s)
-    if isinstance(v, int | float):
-        return (1, 0, float(v), s)
+    v = _number(s)
+    if v is not None:
+        return (1, 0, v, s)
     return (2, 0, 0.0, s)
 
 
@@ -90,8 +65,15 @@ def sorted_levels(factor: str, levels) -> list:
     return sorted(levels, key=lambda lv: level_key(factor, lv))
 
 
-def _param_column(runs: pd.DataFrame, key: str) -> pd.Series:
-    return runs["params"].map(lambda p: p.get(key)).fillna("∅").astype(str)
+def _config_column(runs: pd.DataFrame, key: str) -> pd.Series:
+    return runs["config"].map(lambda c: str(c[key]) if key in c else "∅")
+
+
+def _data_level(config: dict) -> str:
+    n_train = config.get("data.n_train")
+    if not isinstance(n_train, int) or isinstance(n_train, bool):
+        n_train = None  # absent or not a size: the source's full training set
+    return str(data_label(n_train, config.get("data.name")))
 
 
 def _determined(frame: pd.DataFrame, by: list[str], col: str) -> bool:
@@ -103,19 +85,19 @@ def _determined(frame: pd.DataFrame, by: list[str], col: str) -> bool:
 def add_factors(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Add one string column per factor; return the frame and the factor names.
 
-    Canonical factors (init, reg, data) are always added when their params exist, even
-    with a single level (the paper comparison matches on them); other params only when
+    Canonical factors (init, reg, data) are always added when their keys exist, even
+    with a single level (the paper comparison matches on them); other keys only when
     they vary and are not implied by the factors found so far.
     """
     out = runs.copy()
     factors: list[str] = []
-    all_keys = set().union(*out["params"].map(set)) if len(out) else set()
+    all_keys = set().union(*out["config"].map(set)) if len(out) else set()
     for factor, key in CANONICAL.items():
         if key in all_keys:
-            out[factor] = _param_column(out, key)
+            out[factor] = _config_column(out, key)
             factors.append(factor)
     if "data.name" in all_keys or "data.n_train" in all_keys:
-        out["data"] = [data_label(p.get("data.name"), p.get("data.n_train")) for p in out["params"]]
+        out["data"] = out["config"].map(_data_level)
         factors.append("data")
     candidates = [
         k for k in all_keys if k not in NOT_FACTORS and not k.startswith(NOT_FACTOR_PREFIXES)
@@ -123,7 +105,7 @@ def add_factors(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     order = {k: i for i, k in enumerate(PRIORITY)}
     candidates.sort(key=lambda k: (order.get(k, len(order)), k))
     for key in candidates:
-        col = _param_column(out, key)
+        col = _config_column(out, key)
         if col.nunique() <= 1:
             continue
         out[key] = col

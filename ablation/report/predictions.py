@@ -1,19 +1,25 @@
 """Test-set predictions of a saved network, for ROC / PR curves and the error gallery.
 
 Only inference: ``MLP.load(weights.npz).predict_proba(X)``; no training code is used.
-The test set is rebuilt from the run's params (``data.name``, ``data.n_train``, ``seed``
-and any other ``data.*`` param that ``ablation.data.load`` accepts by name).
+The test set is rebuilt from the run's typed config (:func:`ablation.tracking.run_config`)
+through :data:`LOAD_ARGUMENTS`, the config keys ``ablation.data.load`` is called with.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ablation.report.cells import parse_value
+#: config key -> argument of ``ablation.data.load`` (besides the source's name)
+LOAD_ARGUMENTS = {
+    "data.n_train": "n_train",
+    "data.n_val": "n_val",
+    "data.path": "path",
+    "data.cache_dir": "cache_dir",
+    "seed": "seed",
+}
 
 
 class PredictionsUnavailable(Exception):
@@ -31,26 +37,17 @@ class Predictions:
         return self.proba.argmax(axis=1)
 
 
-def load_test_set(params: dict):
-    """``(X_test, y_test)`` for the data a run was trained on."""
+def load_test_set(config: dict):
+    """``(X_test, y_test)`` for the data a run was trained on, from its typed config."""
     try:
         from ablation.data import load
     except ImportError as exc:
         raise PredictionsUnavailable(f"ablation.data is not importable ({exc})") from exc
-    name = params.get("data.name")
+    name = config.get("data.name")
     if not name:
-        raise PredictionsUnavailable("the run has no data.name param")
-    kwargs = {}
-    try:
-        accepted = inspect.signature(load).parameters
-    except (TypeError, ValueError):
-        accepted = {}
-    for key, text in params.items():
-        arg = key.removeprefix("data.")
-        if key.startswith("data.") and arg != "name" and arg in accepted:
-            kwargs[arg] = parse_value(text)
-    if "seed" in accepted and "seed" not in kwargs:
-        kwargs["seed"] = parse_value(params.get("seed")) or 0
+        raise PredictionsUnavailable("the run has no data.name in its config")
+    kwargs = {arg: config[key] for key, arg in LOAD_ARGUMENTS.items() if key in config}
+    kwargs["seed"] = kwargs.get("seed") or 0
     try:
         ds = load(name, **kwargs)
     except Exception as exc:  # missing files, bad params: the report says so and goes on
@@ -58,15 +55,16 @@ def load_test_set(params: dict):
     return np.asarray(ds.X_test), np.asarray(ds.y_test).astype(np.int64)
 
 
-def predict(weights: Path, params: dict) -> Predictions:
-    """Load ``weights`` with ``ablation.nn.MLP.load`` and predict the run's test set."""
+def predict(weights: Path, config: dict) -> Predictions:
+    """Load ``weights`` with ``ablation.nn.MLP.load`` and predict the test set of the run
+    whose typed config is ``config``."""
     try:
         from ablation.nn import MLP
     except ImportError as exc:
         raise PredictionsUnavailable(f"ablation.nn.MLP is not importable ({exc})") from exc
     if not hasattr(MLP, "load"):
         raise PredictionsUnavailable("ablation.nn.MLP has no load() method")
-    X, y = load_test_set(params)
+    X, y = load_test_set(config)
     try:
         net = MLP.load(str(weights))
         proba = np.asarray(net.predict_proba(X), dtype=np.float64)

@@ -1,8 +1,9 @@
 """Read an MLflow store into tidy pandas tables: one row per child run, metric histories.
 
-Only the MLflow client API is used (no log files, no Hydra output folders). The store
-must already exist: opening an sqlite URI with MLflow would silently create an empty
-database, so the file is checked first.
+Only the MLflow client API is used (no log files, no Hydra output folders). How runs are
+stored (tag names, metric keys, where a store lives, paging, a run's typed config) is
+:mod:`ablation.tracking`'s; this module only turns runs into tables. The store is opened
+read-only and must already exist (:func:`ablation.tracking.open_reader`).
 """
 
 from __future__ import annotations
@@ -13,111 +14,61 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
+from ablation import tracking
 from ablation.report.errors import ReportError
-
-ROLE_TAG = "ablation.role"
-PARENT_TAG = "mlflow.parentRunId"
+from ablation.tracking import metric_key, resolve_uri  # noqa: F401  (resolve_uri: build.py)
 
 # final metrics copied into columns: column name -> metric key
 FINAL_METRICS = {
-    "train_acc": "train/acc",
-    "test_acc": "test/acc",
-    "val_acc": "val/acc",
-    "train_loss": "train/loss",
-    "test_loss": "test/loss",
-    "val_loss": "val/loss",
-    "fit_s": "time/fit_s",
-    "total_s": "time/total_s",
+    f"{split}_{name}": metric_key(split, name)
+    for name in ("acc", "loss")
+    for split in ("train", "test", "val")
 }
-FINAL_METRICS |= {f"recall_{k}": f"test/recall_{k}" for k in range(10)}
-FINAL_METRICS |= {f"precision_{k}": f"test/precision_{k}" for k in range(10)}
+FINAL_METRICS |= {"fit_s": metric_key("time", "fit_s"), "total_s": metric_key("time", "total_s")}
+FINAL_METRICS |= {f"recall_{k}": metric_key("test", f"recall_{k}") for k in range(10)}
+FINAL_METRICS |= {f"precision_{k}": metric_key("test", f"precision_{k}") for k in range(10)}
 # logged as fractions in [0, 1]; the tables hold them in percent
 PERCENT_COLUMNS = {
     c for c in FINAL_METRICS if c.endswith("_acc") or c[:-2] in ("recall", "precision")
 }
 
 
-def default_tracking_uri() -> str:
-    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlruns/mlflow.db``."""
-    env = os.environ.get("MLFLOW_TRACKING_URI")
-    if env:
-        return env
-    return f"sqlite:///{(Path.cwd() / 'mlruns' / 'mlflow.db').as_posix()}"
-
-
-def _local_store_path(uri: str) -> Path | None:
-    """The file or folder a local tracking URI points at, or None for remote stores."""
-    if uri.startswith("sqlite:"):
-        # sqlite:///relative.db, sqlite:////abs/path.db (SQLAlchemy URL form)
-        rest = uri[len("sqlite:") :]
-        if rest.startswith("///"):
-            return Path(unquote(rest[3:]))
-        raise ReportError(f"cannot read sqlite URI {uri!r}; expected sqlite:///path/to/mlflow.db")
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme in ("", None) or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(uri)
-    return None
-
-
 def open_client(tracking_uri: str | None = None):
-    """An ``MlflowClient`` for an existing store; ``ReportError`` if the store is absent."""
-    uri = tracking_uri or default_tracking_uri()
-    local = _local_store_path(uri)
-    if local is not None and not local.exists():
-        raise ReportError(
-            f"no MLflow store at {local} (tracking URI {uri!r}); run a sweep first "
-            "(python -m ablation ...) or pass --tracking-uri pointing at an existing store"
-        )
+    """A read-only ``MlflowClient`` on an existing store; ``ReportError`` if it cannot be read."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    from mlflow.tracking import MlflowClient
-
     try:
-        return MlflowClient(tracking_uri=uri)
+        return tracking.open_reader(tracking_uri)
+    except tracking.TrackingError as exc:
+        raise ReportError(str(exc)) from None
     except Exception as exc:  # any backend error becomes a user-facing message
-        raise ReportError(f"cannot open MLflow store {uri!r}: {exc}") from exc
+        uri = resolve_uri(tracking_uri)
+        raise ReportError(f"cannot open MLflow store {uri!r}: {str(exc).splitlines()[0]}") from None
 
 
 def find_experiment(client, name: str):
     """The experiment called ``name``; ``ReportError`` listing the existing ones otherwise."""
     try:
         exp = client.get_experiment_by_name(name)
+        if exp is not None and exp.lifecycle_stage == "active":
+            return exp
+        names = sorted(e.name for e in client.search_experiments())
     except Exception as exc:
-        raise ReportError(f"cannot query experiments in the store: {exc}") from exc
-    if exp is not None and exp.lifecycle_stage == "active":
-        return exp
-    names = sorted(e.name for e in client.search_experiments())
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ReportError(f"cannot query experiments in the store: {reason}") from None
     listing = ", ".join(repr(n) for n in names) if names else "(none)"
     raise ReportError(f"unknown experiment {name!r}; experiments in this store: {listing}")
 
 
-def _search_all(client, experiment_id: str, filter_string: str) -> list:
+def _search(client, experiment_id: str, filter_string: str) -> list:
     from mlflow.exceptions import MlflowException
 
-    runs, token = [], None
-    while True:
-        try:
-            page = client.search_runs(
-                [experiment_id], filter_string=filter_string, max_results=1000, page_token=token
-            )
-        except MlflowException as exc:
-            raise ReportError(f"bad run filter {filter_string!r}: {exc.message}") from exc
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
-
-
-def _to_int(text: str | None) -> int | None:
     try:
-        return int(str(text))
-    except (TypeError, ValueError):
-        return None
+        return tracking.search(client, experiment_id, filter_string)
+    except MlflowException as exc:
+        raise ReportError(f"bad run filter {filter_string!r}: {exc.message}") from None
 
 
 def fetch_runs(
@@ -126,43 +77,47 @@ def fetch_runs(
     """One row per child run (tag ``ablation.role=cell``) with params, tags and final metrics.
 
     Columns: run_id, parent_id, status, start_time, config_hash, cell_hash, cell_label,
-    failure, seed, params (dict), plus one float column per entry of ``FINAL_METRICS``
+    failure, seed, params (dict of MLflow's strings), config (dict: the typed config from
+    :func:`ablation.tracking.run_config`), plus one float column per entry of ``FINAL_METRICS``
     (NaN when not logged; accuracies, recalls and precisions in percent).
     Raises ``ReportError`` when there are no child runs.
     """
-    parts = [f"tags.`{ROLE_TAG}` = 'cell'"]
+    parts = [f"tags.`{tracking.TAG_ROLE}` = '{tracking.ROLE_CELL}'"]
     if parent:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", parent):
             raise ReportError(f"bad parent run id {parent!r}; expected the run id shown by MLflow")
-        parts.append(f"tags.`{PARENT_TAG}` = '{parent}'")
+        parts.append(f"tags.`{tracking.TAG_PARENT}` = '{parent}'")
     if filter_string:
         parts.append(filter_string)
-    runs = _search_all(client, experiment.experiment_id, " and ".join(parts))
+    runs = _search(client, experiment.experiment_id, " and ".join(parts))
     if not runs:
         where = f" under parent run {parent!r}" if parent else ""
         filt = f" matching filter {filter_string!r}" if filter_string else ""
         n_any = len(client.search_runs([experiment.experiment_id], max_results=1000))
         raise ReportError(
             f"experiment {experiment.name!r} has no child runs{where}{filt} "
-            f"(runs tagged {ROLE_TAG}=cell; the experiment holds {n_any} run(s) in total); "
+            f"(runs tagged {tracking.TAG_ROLE}={tracking.ROLE_CELL}; the experiment holds "
+            f"{n_any} run(s) in total); "
             "run a sweep into it first"
         )
     rows = []
     for run in runs:
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+        config = tracking.run_config(run)
         row = {
             "run_id": run.info.run_id,
-            "parent_id": tags.get(PARENT_TAG, ""),
+            "parent_id": tags.get(tracking.TAG_PARENT, ""),
             "status": run.info.status,
             "start_time": run.info.start_time or 0,
-            "config_hash": tags.get("ablation.config_hash") or run.info.run_id,
-            "cell_hash": tags.get("ablation.cell_hash", ""),
-            "cell_label": tags.get("ablation.cell", ""),
-            "failure": tags.get("ablation.failure", ""),
-            "git_commit": tags.get("ablation.git_commit", ""),
-            "data_checksum": tags.get("ablation.data_checksum", ""),
-            "seed": _to_int(params.get("seed")),
+            "config_hash": tags.get(tracking.TAG_HASH) or run.info.run_id,
+            "cell_hash": tags.get(tracking.TAG_CELL_HASH, ""),
+            "cell_label": tags.get(tracking.TAG_CELL, ""),
+            "failure": tags.get(tracking.TAG_FAILURE, ""),
+            "git_commit": tags.get(tracking.TAG_GIT_COMMIT, ""),
+            "data_checksum": tags.get(tracking.TAG_DATA_CHECKSUM, ""),
+            "seed": config.get("seed") if isinstance(config.get("seed"), int) else None,
             "params": dict(params),
+            "config": config,
         }
         for col, key in FINAL_METRICS.items():
             value = float(metrics[key]) if key in metrics else float("nan")
@@ -180,7 +135,9 @@ def latest_per_config(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def fetch_histories(
-    client, run_ids: list[str], keys: tuple[str, ...] = ("test/acc", "train/acc")
+    client,
+    run_ids: list[str],
+    keys: tuple[str, ...] = (metric_key("test", "acc"), metric_key("train", "acc")),
 ) -> pd.DataFrame:
     """Metric histories as a long table: run_id, key, step, value (last value per step).
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ablation.config import data_label
 from ablation.report.build import safe_name
-from ablation.report.cells import add_factors, data_label, summarize_cells, varying
+from ablation.report.cells import add_factors, summarize_cells, varying
 from ablation.report.render import Document, Para, Table, md_escape, to_html, to_markdown
+from ablation.tracking import config_from_params
 
 
 def _run(init, reg, n_train, seed, status="FINISHED", acc=90.0, lr="0.1", failure=""):
@@ -27,17 +29,25 @@ def _run(init, reg, n_train, seed, status="FINISHED", acc=90.0, lr="0.1", failur
         "cell_label": "",
         "failure": failure,
         "params": params,
+        "config": config_from_params(params),  # as fetch_runs reads a run without its JSON tag
         "config_hash": f"{init}{reg}{n_train}{seed}{lr}",
         **{m: acc for m in ("train_acc", "test_acc", "train_loss", "test_loss", "fit_s")},
     }
 
 
 def test_data_label():
-    assert data_label("mnist", "42000") == "42k"
-    assert data_label("mnist", "None") == "60k"
-    assert data_label("kaggle_csv", "None") == "42k"
-    assert data_label("mnist", "500") == "500"
-    assert data_label("digits", "None") == "digits full"
+    """The one label function (ablation.config), as the report uses it for the data factor."""
+    assert data_label(42000, "mnist") == "42k"
+    assert data_label(None, "mnist") == "60k"
+    assert data_label(None, "kaggle_csv") == "42k"
+    assert data_label(500, "mnist") == "500"
+    assert data_label(None, "digits") == "digits"
+
+
+def test_data_factor_comes_from_the_typed_config():
+    runs = pd.DataFrame([_run("random", "none", n, 0) for n in (42000, "None", 500)])
+    out, _ = add_factors(runs)
+    assert list(out["data"]) == ["42k", "60k", "500"]
 
 
 def test_factors_skip_implied_params_and_add_varying_ones():
