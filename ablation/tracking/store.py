@@ -46,8 +46,14 @@ T = TypeVar("T")
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: Tables every MLflow sqlite store has; a database with other tables only is not ours.
 MLFLOW_TABLES = frozenset({"experiments", "runs", "alembic_version"})
-#: MLflow's HTTP client settings for our processes (a user's own values win).
-HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "20", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
+#: MLflow's HTTP client settings for our processes (a user's own values win). MLflow's own
+#: defaults (120 s, 7 retries with backoff) wait many minutes for a silent server. Worst case
+#: per request: (retries + 1) x timeout + backoff (0 s, then 4 s, 8 s, ...): about 21 s to
+#: read (the report is interactive), about 2 minutes to write (a sweep rides out a blip).
+HTTP_LIMITS = {
+    "read": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"},
+    "write": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"},
+}
 HEALTH_TIMEOUT_S = 5.0
 
 
@@ -133,15 +139,19 @@ def check_sqlite_file(db: Path, *, reading: bool = False) -> None:
 # -- checks before MLflow -----------------------------------------------------------------
 
 
-def limit_http_requests() -> None:
-    """Give MLflow's HTTP requests a timeout and few retries (MLflow reads these per request)."""
-    for key, value in HTTP_LIMITS.items():
+def limit_http_requests(mode: str = "write") -> None:
+    """Give this process's MLflow HTTP requests a timeout and few retries (``HTTP_LIMITS``).
+
+    MLflow reads these environment variables at each request; they are its only interface
+    for this. Values already set (by the user) are kept.
+    """
+    for key, value in HTTP_LIMITS[mode].items():
         os.environ.setdefault(key, value)
 
 
-def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
+def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S, mode: str = "write") -> None:
     """The MLflow server at ``uri`` answers ``/health`` within ``timeout`` seconds."""
-    limit_http_requests()
+    limit_http_requests(mode)
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
             pass
@@ -279,5 +289,5 @@ def open_reader(uri: str | None) -> MlflowClient:
             "--tracking-uri pointing at an existing store"
         )
     if is_remote(uri):
-        check_server(uri)
+        check_server(uri, mode="read")
     return MlflowClient(tracking_uri=uri)

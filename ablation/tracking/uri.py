@@ -7,7 +7,7 @@ The same text names the same store everywhere (:func:`resolve_uri`):
 - a path to a file (an existing file, or a name ending in .db, .sqlite, .sqlite3): that file;
 - ``sqlite:///rel.db``, ``sqlite:///~/x.db``, ``sqlite:////abs.db``: that file, absolute;
 - ``file:DIR``, ``file:~/DIR``, ``file:///abs/DIR``: MLflow's file store there, absolute;
-- anything else (``http://host:port``, ``postgresql://...``): unchanged.
+- anything else (``http://host:port``, ``postgresql://...``, ``databricks``): unchanged.
 
 A store that cannot outlive the process, or whose location we cannot tell, is refused by
 :func:`check_uri` before anything runs. This module does not import MLflow.
@@ -43,7 +43,8 @@ def resolve_uri(uri: str | None = None) -> str:
         return _sqlite(Path.cwd() / "mlruns" / STORE_FILE)
     scheme = scheme_of(text)
     if scheme is None:
-        return text if ":memory:" in text else _from_path(text)
+        # 'databricks' alone is MLflow's name for the default Databricks workspace
+        return text if ":memory:" in text or text == "databricks" else _from_path(text)
     if scheme == "sqlite":
         return _from_sqlite(text)
     if scheme == "file":
