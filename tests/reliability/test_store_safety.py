@@ -330,14 +330,15 @@ def outcomes(tmp_path_factory, data_cache, template):
         before = snapshot(store) if store else {}
         args = [a.format(case=folder, **ports) for a in case.args]
         t0 = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", case.module, *args],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        cmd = [sys.executable, "-m", case.module, *args]
+        try:
+            result = subprocess.run(
+                cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300
+            )
+        except subprocess.TimeoutExpired as hung:  # a hang fails its own case, not the module
+            raw = hung.stderr or ""
+            text = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+            result = subprocess.CompletedProcess(cmd, -9, "", text + "\n(hung: killed at 300 s)")
         seconds = time.monotonic() - t0
         after = snapshot(store) if store else {}
         return case.id, Outcome(case, folder, result, seconds, ports, before, after)
