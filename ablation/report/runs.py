@@ -19,7 +19,7 @@ import pandas as pd
 
 from ablation import tracking
 from ablation.report.errors import ReportError
-from ablation.tracking import metric_key, resolve_uri  # noqa: F401  (resolve_uri: build.py)
+from ablation.tracking import metric_key, resolve_uri
 
 # final metrics copied into columns: column name -> metric key
 FINAL_METRICS = {
@@ -68,7 +68,10 @@ def _search(client, experiment_id: str, filter_string: str) -> list:
     try:
         return tracking.search(client, experiment_id, filter_string)
     except MlflowException as exc:
-        raise ReportError(f"bad run filter {filter_string!r}: {exc.message}") from None
+        if exc.error_code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST"):
+            raise ReportError(f"bad run filter {filter_string!r}: {exc.message}") from None
+        reason = str(exc.message).splitlines()[0] if exc.message else exc.error_code
+        raise ReportError(f"cannot search the runs of the store: {reason}") from None
 
 
 def fetch_runs(
