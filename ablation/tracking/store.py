@@ -165,7 +165,10 @@ def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S, mode: str = "wr
 
 
 def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
-    """Fail early, with a useful message, on a store we cannot write to or reach."""
+    """Fail early, with a useful message, on a store we cannot write to or reach.
+
+    What an sqlite file holds is checked by :func:`client_for`, under the store lock.
+    """
     check_uri(uri)
     db = sqlite_path(uri)
     if db is not None:
@@ -182,8 +185,7 @@ def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
                 f"the tracking store {target} is not writable; fix its permissions or "
                 "pass tracking.uri=sqlite:////a/writable/path/mlflow.db"
             )
-        check_sqlite_file(db)
-        return
+        return  # what the file holds is checked under the store lock (client_for)
     if is_remote(uri):
         check_server(uri, timeout=timeout)
 
@@ -245,7 +247,7 @@ def client_for(uri: str) -> MlflowClient:
         db = sqlite_path(uri)
         try:
             if db is not None:
-                check_sqlite_file(db)  # again under the lock: another process may have won
+                check_sqlite_file(db)  # under the lock: no other creator is half-way
                 _create_sqlite_store(db)
             client = MlflowClient(tracking_uri=uri)
             retry(client.search_experiments, max_results=1)  # creates a new schema once
