@@ -165,10 +165,7 @@ def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S, mode: str = "wr
 
 
 def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
-    """Fail early, with a useful message, on a store we cannot write to or reach.
-
-    What an sqlite file holds is checked by :func:`client_for`, under the store lock.
-    """
+    """Fail early, with a useful message, on a store we cannot write to or reach."""
     check_uri(uri)
     db = sqlite_path(uri)
     if db is not None:
@@ -185,7 +182,8 @@ def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
                 f"the tracking store {target} is not writable; fix its permissions or "
                 "pass tracking.uri=sqlite:////a/writable/path/mlflow.db"
             )
-        return  # what the file holds is checked under the store lock (client_for)
+        check_sqlite_file(db)  # before the lock file is made beside someone else's file
+        return
     if is_remote(uri):
         check_server(uri, timeout=timeout)
 
@@ -227,12 +225,13 @@ def _create_sqlite_store(db: Path) -> None:
     """Build a new sqlite store in a temporary file, then rename it into place.
 
     MLflow creates its schema in many steps; a process killed half-way would leave a
-    store that no later start can open ("index ... already exists"). Call under the lock.
+    store that no later start can open ("index ... already exists"), and another process
+    would see half a schema. Call under the lock.
     """
     for leftover in db.parent.glob(f".{db.name}.*.tmp*"):  # from a creator that was killed
         leftover.unlink(missing_ok=True)
-    if db.exists():
-        return
+    if db.exists() and db.stat().st_size > 0:
+        return  # an existing store (a 0-byte file is replaced: never half-built in place)
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     retry(MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments, max_results=1)
     os.replace(tmp, db)
@@ -247,7 +246,7 @@ def client_for(uri: str) -> MlflowClient:
         db = sqlite_path(uri)
         try:
             if db is not None:
-                check_sqlite_file(db)  # under the lock: no other creator is half-way
+                check_sqlite_file(db)  # again under the lock: another process may have won
                 _create_sqlite_store(db)
             client = MlflowClient(tracking_uri=uri)
             retry(client.search_experiments, max_results=1)  # creates a new schema once

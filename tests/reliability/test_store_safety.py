@@ -3,6 +3,7 @@
 - A store that cannot outlive the process (in-memory sqlite in its many spellings) is
   refused before anything runs: exit 2, one ``error:`` line naming the URI and what to pass
   instead, no stray file.
+- A new, empty (0-byte) file becomes a store.
 - A file that is not an MLflow store (another sqlite database, garbage, a folder, a
   device) or an MLflow store of another schema is refused by the sweep and the report
   and left byte-identical: MLflow never adds its tables to it nor migrates it.
@@ -184,6 +185,7 @@ class Case:
     setup: str = ""  # mlflow | foreign | garbage | old | empty | folder
     seconds: float = 120  # wall-clock bound
     expect: int = 2
+    writes: bool = False  # the store file may change (a sweep into a new, empty file)
 
 
 def _report(uri: str) -> list[str]:
@@ -260,6 +262,8 @@ CASES = [
          "{case}/afolder", setup="folder"),
     Case("sweep-store-is-dev-null", _sweep("sqlite:////dev/null"), "is a folder or device",
          "/dev/null"),
+    Case("sweep-into-empty-file", _sweep("{case}/empty.db"), "", store="empty.db",
+         setup="empty", expect=0, writes=True),
     Case("report-reads-only", _report("{case}/store"), "", module="ablation.report",
          store="store/mlflow.db", setup="mlflow", expect=0),
     Case("report-server-refuses", _report("http://127.0.0.1:{closed}"), REFUSES,
@@ -378,13 +382,16 @@ def test_store_is_refused_or_read_and_never_damaged(case, outcomes):
         p for p in out.folder.rglob("*") if ":memory:" in p.name or p.name.endswith("-journal")
     ]
     assert not strays, strays
-    if case.store:
+    if case.writes:
+        assert out.after["integrity"] == "ok" and "experiments" in out.after["tables"]
+        assert [status for _, status, _ in out.after["runs"]] == ["FINISHED"] * 2  # parent, cell
+    elif case.store:
         assert out.after == out.before, "the store file changed"
     if case.setup == "foreign":
         assert out.after["tables"] == ["foo"] and out.after["integrity"] == "ok"
     if case.setup in ("mlflow", "old"):
         assert out.after["integrity"] == "ok" and len(out.after["runs"]) == 2
-    if case.expect == 0:
+    if case.expect == 0 and case.module == "ablation.report":
         assert (out.folder / "reports" / "study" / "report.md").is_file()
 
 
