@@ -3,9 +3,10 @@
 Factors are read from each run's typed config (the ``config`` column, from
 :func:`ablation.tracking.run_config`), not from the human ``ablation.cell`` label:
 ``init`` = ``init.name``, ``reg`` = ``reg.name``, ``data`` = the size label of
-:func:`ablation.config.data_label` (``42k``). Any other key that varies and is not already
-implied by those (e.g. ``optim.lr`` in a learning-rate study) becomes a factor under its
-own key. A level is the value as MLflow shows it (``str``), ``∅`` where a run lacks the key.
+:func:`ablation.data.data_label` (``42k``, ``digits:500``). Any other key that varies
+and is not already implied by those (e.g. ``optim.lr`` in a learning-rate study) becomes a
+factor under its own key. A level is the value as MLflow shows it (``str``), ``∅`` where
+a run lacks the key.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ablation.config import data_label
+from ablation.data import data_label
 from ablation.report.stats import t_ci
 
 CANONICAL = {"init": "init.name", "reg": "reg.name"}
@@ -52,7 +53,7 @@ def level_key(factor: str, level) -> tuple:
     s = str(level)
     if s in PREFERRED_FIRST:
         return (0, PREFERRED_FIRST.index(s), 0.0, s)
-    m = re.fullmatch(r"(?:[A-Za-z_]+ )?(-?\d+(?:\.\d+)?)(k?)", s)
+    m = re.fullmatch(r"(?:[A-Za-z_]+[ :])?(-?\d+(?:\.\d+)?)(k?)", s)
     if m:
         return (1, 0, float(m.group(1)) * (1000 if m.group(2) else 1), s)
     v = _number(s)
@@ -73,7 +74,7 @@ def _data_level(config: dict) -> str:
     n_train = config.get("data.n_train")
     if not isinstance(n_train, int) or isinstance(n_train, bool):
         n_train = None  # absent or not a size: the source's full training set
-    return str(data_label(n_train, config.get("data.name")))
+    return str(data_label(config.get("data.name"), n_train))
 
 
 def _determined(frame: pd.DataFrame, by: list[str], col: str) -> bool:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablation.config import data_label
+from ablation.data import data_label
 from ablation.report.build import safe_name
-from ablation.report.cells import add_factors, summarize_cells, varying
+from ablation.report.cells import add_factors, level_key, summarize_cells, varying
 from ablation.report.render import Document, Para, Table, md_escape, to_html, to_markdown
 from ablation.tracking import config_from_params
 
@@ -36,18 +36,22 @@ def _run(init, reg, n_train, seed, status="FINISHED", acc=90.0, lr="0.1", failur
 
 
 def test_data_label():
-    """The one label function (ablation.config), as the report uses it for the data factor."""
-    assert data_label(42000, "mnist") == "42k"
-    assert data_label(None, "mnist") == "60k"
-    assert data_label(None, "kaggle_csv") == "42k"
-    assert data_label(500, "mnist") == "500"
-    assert data_label(None, "digits") == "digits"
+    """The one label function (ablation.data), as the report uses it for the data factor."""
+    from ablation.report import cells
+
+    assert cells.data_label is data_label
+    assert data_label("mnist", 42000) == "42k"
+    assert data_label("mnist", None) == "60k"
+    assert data_label("kaggle_csv", None) == "kaggle_csv:42k"
+    assert data_label("mnist", 500) == "500"
+    assert data_label("digits", None) == "digits"
 
 
 def test_data_factor_comes_from_the_typed_config():
     runs = pd.DataFrame([_run("random", "none", n, 0) for n in (42000, "None", 500)])
     out, _ = add_factors(runs)
     assert list(out["data"]) == ["42k", "60k", "500"]
+    assert level_key("data", "digits:500") < level_key("data", "digits:1k")
 
 
 def test_factors_skip_implied_params_and_add_varying_ones():
