@@ -27,7 +27,15 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ablation.tracking import TAG_ROLE, resolve_uri, retry, sqlite_path
+from ablation.tracking import (
+    TAG_ROLE,
+    TrackingError,
+    check_sqlite_file,
+    check_uri,
+    resolve_uri,
+    retry,
+    sqlite_path,
+)
 
 #: The experiment tag MLflow's "Share view" button writes; ``?viewStateShareKey=`` loads it.
 SHARED_VIEW_TAG = "mlflow.sharedViewState.ablation"
@@ -281,13 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     uri = resolve_uri(args.tracking_uri)
-    db = sqlite_path(uri)
-    if db is not None and not db.exists():
-        print(
-            f"error: no tracking store at {db}; run a sweep first (python -m ablation -m ...) "
-            "or pass --tracking-uri",
-            file=sys.stderr,
-        )
+    try:
+        check_uri(uri)
+        db = sqlite_path(uri)
+        if db is not None:  # MLflow's server would add its tables to any file it is given
+            check_sqlite_file(db, reading=True)
+    except TrackingError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     busy = port_problem(args.host, args.port)
     if busy is not None:

@@ -195,6 +195,10 @@ def _report(uri: str) -> list[str]:
     ]  # fmt: skip
 
 
+def _ui(uri: str) -> list[str]:
+    return ["--tracking-uri", uri, "--port", "{closed}"]  # refused before it would listen
+
+
 def _sweep(uri: str, multirun: bool = True) -> list[str]:
     return [*(SWEEP if multirun else SWEEP[1:]), f"tracking.uri='{uri}'"]
 
@@ -256,6 +260,11 @@ CASES = [
     ),
     *_bad_file_cases("ablation", _sweep),
     *_bad_file_cases("ablation.report", _report),
+    *_bad_file_cases("ablation.ui", _ui),  # mlflow ui would add its tables to any file
+    *(
+        Case(f"ui-memory-{i}", _ui(uri), why, repr(uri), module="ablation.ui")
+        for i, (uri, why) in enumerate(EPHEMERAL[:3])
+    ),
     Case("report-empty-file", _report("{case}/empty.db"), "no MLflow store", "{case}/empty.db",
          module="ablation.report", store="empty.db", setup="empty"),
     Case("sweep-store-is-a-folder", _sweep("sqlite:///{case}/afolder"), "is a folder or device",
