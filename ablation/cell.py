@@ -67,7 +67,9 @@ class Cell:
 
     @property
     def run_name(self) -> str:
-        return f"{self.label} seed={self.config.seed}"
+        data_seed = self.config.data_seed
+        subset = "" if data_seed is None else f" data_seed={data_seed}"
+        return f"{self.label} seed={self.config.seed}{subset}"
 
     @property
     def shown(self) -> str:
@@ -84,7 +86,7 @@ def _applicable(flat: dict[str, Any], options: Sequence[str]) -> dict[str, Any]:
         for key, value in flat.items()
         if not key.startswith(NOT_PARAMS)
         and not (key.startswith("optim.") and key[len("optim.") :] in others)
-        and not (key in ("data.path", "data.cache_dir") and value is None)
+        and not (key in ("data.path", "data.cache_dir", "data_seed") and value is None)
     }
 
 

@@ -225,6 +225,9 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     depth: int = 2
     seed: int = 0
+    #: the training subset (and validation split); null: follows ``seed``. ``seed`` still
+    #: sets the weight init and the minibatch order
+    data_seed: int | None = None
     dtype: str = "float32"
     experiment_name: str = "ablation"
     rerun: bool = False
@@ -243,6 +246,16 @@ class Config:
             raise ConfigError("experiment_name is empty; give the study a name")
         if self.seed < 0:
             raise ConfigError(f"seed={self.seed} is invalid; use a non-negative integer")
+        if self.data_seed is not None and self.data_seed < 0:
+            raise ConfigError(
+                f"data_seed={self.data_seed} is invalid; use a non-negative integer "
+                "(or null to follow seed)"
+            )
+
+    @property
+    def subset_seed(self) -> int:
+        """The seed of the training subset: ``data_seed``, else ``seed``."""
+        return self.seed if self.data_seed is None else self.data_seed
 
 
 def register_configs() -> None:

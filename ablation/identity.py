@@ -44,10 +44,22 @@ def _digest(flat: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+#: Keys that pick seeds, not the cell: left out of the cell hash.
+SEED_KEYS = ("seed", "data_seed")
+
+
 def hashes(flat: dict[str, Any]) -> tuple[str, str]:
-    """``(config_hash, cell_hash)`` of a flattened config (see the two functions below)."""
-    kept = {k: v for k, v in flat.items() if not any(_under(k, u) for u in UNHASHED_KEYS)}
-    return _digest(kept), _digest({k: v for k, v in kept.items() if k != "seed"})
+    """``(config_hash, cell_hash)`` of a flattened config (see the two functions below).
+
+    A null ``data_seed`` (it follows ``seed``) is left out, so configs from before
+    ``data_seed`` existed keep their hashes.
+    """
+    kept = {
+        k: v
+        for k, v in flat.items()
+        if not any(_under(k, u) for u in UNHASHED_KEYS) and not (k == "data_seed" and v is None)
+    }
+    return _digest(kept), _digest({k: v for k, v in kept.items() if k not in SEED_KEYS})
 
 
 def config_hash(cfg: DictConfig | dict) -> str:
@@ -56,7 +68,8 @@ def config_hash(cfg: DictConfig | dict) -> str:
 
 
 def cell_hash(cfg: DictConfig | dict) -> str:
-    """Identity of a grid cell across seeds: :func:`config_hash` without the seed."""
+    """Identity of a grid cell across seeds: :func:`config_hash` without ``seed`` and
+    ``data_seed``."""
     return hashes(flatten(cfg))[1]
 
 

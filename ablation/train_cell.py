@@ -16,7 +16,7 @@ def load_data(cell: Cell) -> Dataset:
     return load(
         data.name,
         n_train=data.n_train,
-        seed=cell.config.seed,
+        seed=cell.config.subset_seed,  # data_seed, else seed
         n_val=data.n_val,
         path=data.path,
         cache_dir=data.cache_dir,

@@ -21,7 +21,7 @@ from ablation.data import data_label
 from ablation.report.stats import t_ci
 
 CANONICAL = {"init": "init.name", "reg": "reg.name"}
-NOT_FACTORS = {"seed", "init.name", "reg.name", "data.n_train"}
+NOT_FACTORS = {"seed", "data_seed", "init.name", "reg.name", "data.n_train"}
 NOT_FACTOR_PREFIXES = ("tracking.", "hydra.", "experiment_name", "launcher", "paths.", "output")
 PRIORITY = [
     "depth",
