@@ -53,6 +53,7 @@ class SweepInfo:
     todo: int = 0
     t0: float = 0.0
     host: str | None = None  # where the sweep runs (its sqlite store is only there)
+    seed_reason: str | None = None  # seeds=auto: why this job runs (a tag of its run)
 
     @classmethod
     def from_env_set(cls, env_set) -> SweepInfo:
@@ -62,6 +63,7 @@ class SweepInfo:
             todo=int(env_set.get(tracking.SWEEP_TODO_ENV) or 0),
             t0=float(env_set.get(tracking.SWEEP_T0_ENV) or 0),
             host=env_set.get(tracking.SWEEP_HOST_ENV) or None,
+            seed_reason=env_set.get(tracking.SEED_REASON_ENV) or None,
         )
 
 
@@ -111,6 +113,8 @@ def run_cell(
     }
     if parent:
         tags[TAG_PARENT] = parent
+    if sweep and sweep.seed_reason:
+        tags[tracking.TAG_SEED_REASON] = sweep.seed_reason
     if spec.rerun:
         run_id = tracking.start_run(
             client, exp_id, name=label, tags={tracking.TAG_HASH: cell.config_hash, **tags}

@@ -24,7 +24,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
-from ablation import launcher, tracking
+from ablation import adaptive, launcher, tracking
 from ablation.cell import Cell
 from ablation.data import DATASETS
 from ablation.errors import ConfigError, user_errors
@@ -43,6 +43,8 @@ def expand_cells(master: DictConfig) -> list[Cell]:
     params = master.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += list(master.hydra.overrides.task)
+    if adaptive.is_auto(master.hydra.sweeper):  # seeds=auto: its first round
+        arguments = adaptive.first_round_arguments(arguments, master.hydra.sweeper.min_seeds)
     loader = GlobalHydra.instance().config_loader()
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
     (jobs,) = BasicSweeper.split_arguments(parsed, None)
@@ -202,8 +204,9 @@ class SweepCallback(Callback):
         if reaped:
             log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
         eta = f"about {format_duration(total / workers)} left" if todo else "nothing to do"
+        what = "first round of seeds=auto, " if adaptive.is_auto(config.hydra.sweeper) else ""
         log.info(
-            f"sweep '{first.experiment_name}': {len(cells)} cells, {len(cells) - len(todo)} "
+            f"sweep '{first.experiment_name}': {what}{len(cells)} cells, {len(cells) - len(todo)} "
             f"already FINISHED, {len(todo)} to run {_how(workers)}; {eta}\n"
             f"  store {self.uri}  parent run {self.parent_id}"
         )

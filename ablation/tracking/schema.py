@@ -32,6 +32,7 @@ TAG_PID_START = "ablation.pid_start"
 TAG_GIT_COMMIT = "ablation.git_commit"
 TAG_DATA_CHECKSUM = "ablation.data_checksum"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_SEED_REASON = "ablation.seed_reason"  # seeds=auto: why this run ran
 ROLE_SWEEP, ROLE_CELL = "sweep", "cell"
 
 #: Experiment tag MLflow's UI reads to choose its view, and our value (MLflow 3.x).
@@ -43,6 +44,8 @@ SWEEP_TOTAL_ENV = "ABLATION_SWEEP_TOTAL"
 SWEEP_TODO_ENV = "ABLATION_SWEEP_TODO"
 SWEEP_T0_ENV = "ABLATION_SWEEP_T0"
 SWEEP_HOST_ENV = "ABLATION_SWEEP_HOST"
+#: why a seeds=auto job runs (its hydra.job.env_set), kept as the run's TAG_SEED_REASON
+SEED_REASON_ENV = "ABLATION_SEED_REASON"
 
 MAX_PARAM_LEN = 6000  # MLflow's limit for one param value
 MAX_TAG_LEN = 8000  # MLflow's limit for one tag value
