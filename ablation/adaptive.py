@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ablation.errors import ConfigError
 
@@ -30,16 +31,20 @@ AUTO_RULE = (
 )
 #: Seed keys a ``seeds=auto`` sweep schedules itself (``data_seed`` stays the user's).
 SEED_KEY = "seed"
+#: The packaged paper results (``ablation.report.reference``), found without importing
+#: the report package
+REFERENCES = Path(__file__).resolve().parent / "report" / "references"
 
 
 @dataclass(frozen=True)
 class AutoSettings:
-    """``hydra.sweeper.{min_seeds,max_seeds,batch,precision}`` of ``hydra/sweeper=seeds_auto``."""
+    """``hydra.sweeper.*`` of ``hydra/sweeper=seeds_auto`` (conf/hydra/sweeper/seeds_auto.yaml)."""
 
     min_seeds: int = 3
     max_seeds: int = 10
     batch: int = 1
     precision: float = 2.0  # points of test accuracy: the widest interval that decides
+    reference: str | None = "ghimire2023"  # packaged paper results (its rows' verdicts)
 
     def __post_init__(self) -> None:
         if self.min_seeds < 3:
@@ -57,6 +62,12 @@ class AutoSettings:
         if not self.precision > 0:
             raise ConfigError(
                 f"hydra.sweeper.precision={self.precision} is invalid; use points > 0, e.g. 2"
+            )
+        known = sorted(p.stem for p in REFERENCES.glob("*.json"))
+        if self.reference is not None and self.reference not in known:
+            raise ConfigError(
+                f"hydra.sweeper.reference={self.reference!r} is not a packaged paper; choose "
+                f"one of: {', '.join(known)} (or null: no cell is a paper row)"
             )
 
     @property
@@ -161,6 +172,7 @@ def settings_of(sweeper_cfg) -> AutoSettings:
         max_seeds=int(sweeper_cfg.get("max_seeds", 10)),
         batch=int(sweeper_cfg.get("batch", 1)),
         precision=float(sweeper_cfg.get("precision", 2.0)),
+        reference=sweeper_cfg.get("reference", "ghimire2023") or None,
     )
 
 

@@ -44,7 +44,8 @@ def expand_cells(master: DictConfig) -> list[Cell]:
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += list(master.hydra.overrides.task)
     if adaptive.is_auto(master.hydra.sweeper):  # seeds=auto: its first round
-        arguments = adaptive.first_round_arguments(arguments, master.hydra.sweeper.min_seeds)
+        settings = adaptive.settings_of(master.hydra.sweeper)  # ConfigError before any run
+        arguments = adaptive.first_round_arguments(arguments, settings.min_seeds)
     loader = GlobalHydra.instance().config_loader()
     parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
     (jobs,) = BasicSweeper.split_arguments(parsed, None)

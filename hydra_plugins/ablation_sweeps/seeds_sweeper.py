@@ -39,8 +39,7 @@ class SeedsAutoSweeper(Sweeper):
 
         super().__init__()
         self.params = dict(params or {})
-        self.settings = AutoSettings(min_seeds, max_seeds, batch, precision)
-        self.reference_name = reference
+        self.settings = AutoSettings(min_seeds, max_seeds, batch, precision, reference or None)
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher = None
@@ -156,11 +155,11 @@ class SeedsAutoSweeper(Sweeper):
             raise ConfigError(f"{err}\n  in the cell: {' '.join(job)}") from None
 
     def _reference(self):
-        if not self.reference_name:
+        if not self.settings.reference:
             return None
         from ablation.report.reference import load_reference
 
-        return load_reference(self.reference_name)
+        return load_reference(self.settings.reference)
 
     def _count_jobs(self, client, exp_id: str, new_cells: list) -> None:
         """Grow the sweep's job counts in every job's env_set, for the progress line."""

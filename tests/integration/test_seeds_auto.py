@@ -79,3 +79,14 @@ def test_seeds_auto_adds_seeds_only_to_the_undecided_cell_stops_at_the_cap_and_r
         if r.info.run_id not in {c.info.run_id for c in cells}
     }
     assert new == {("random", 5)}
+
+
+@pytest.mark.slow
+def test_settings_that_cannot_work_stop_the_sweep_before_any_run(workdir):
+    result = cli("seeds=auto", "data=digits", "hydra.sweeper.max_seeds=2", cwd=workdir)
+    assert result.returncode == 2
+    assert "hydra.sweeper.max_seeds=2 is below min_seeds=3" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "mlruns").exists() or not MlflowClient(store_uri(workdir)).search_runs(
+        [e.experiment_id for e in MlflowClient(store_uri(workdir)).search_experiments()]
+    )

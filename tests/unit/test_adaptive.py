@@ -91,6 +91,7 @@ def test_the_first_round_replaces_any_seed_sweep_of_the_grid():
         ({"max_seeds": 2}, "max_seeds=2 is below min_seeds=3"),
         ({"batch": 0}, "batch=0 is invalid"),
         ({"precision": 0}, "precision=0 is invalid"),
+        ({"reference": "ghimire2032"}, "reference='ghimire2032' is not a packaged paper"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_with_what_to_do(kwargs, message):
