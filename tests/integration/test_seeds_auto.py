@@ -8,6 +8,8 @@ points the Kaiming cell is decided in round 1 and the random one never is.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -51,8 +53,10 @@ def test_seeds_auto_adds_seeds_only_to_the_undecided_cell_stops_at_the_cap_and_r
         ]
         for r in cells
     }
-    assert reasons["kaiming", 0] == reasons["random", 2] == (
-        "round 1: the first 3 seeds of every cell"
+    assert (
+        reasons["kaiming", 0]
+        == reasons["random", 2]
+        == ("round 1: the first 3 seeds of every cell")
     )
     assert reasons["random", 3].startswith("round 2: init=random inconclusive (n=3, ±")
     assert reasons["random", 4].startswith("round 3: init=random inconclusive (n=4, ±")
@@ -60,7 +64,7 @@ def test_seeds_auto_adds_seeds_only_to_the_undecided_cell_stops_at_the_cap_and_r
     assert tags["ablation.seeds_auto.decided"] == "1"
     assert tags["ablation.seeds_auto.undecided"] == "1"
     summary = client.download_artifacts(sweep.info.run_id, "seeds_auto.txt", str(workdir))
-    text = open(summary).read()
+    text = Path(summary).read_text()
     assert "init=random: inconclusive (n=5" in text and "undecided at max_seeds=5" in text
     assert "init=kaiming: decided (n=3" in text
 
@@ -90,3 +94,37 @@ def test_settings_that_cannot_work_stop_the_sweep_before_any_run(workdir):
     assert not (workdir / "mlruns").exists() or not MlflowClient(store_uri(workdir)).search_runs(
         [e.experiment_id for e in MlflowClient(store_uri(workdir)).search_experiments()]
     )
+
+
+@pytest.mark.slow
+def test_a_study_crossing_data_seed_with_seed_reports_the_variance_shares(workdir):
+    grid = ["-m", "data=digits", "data.n_train=1000", "seed=0,1,2", "data_seed=0,1,2"]
+    result = cli(*grid, "optim.iterations=30", "experiment_name=shares", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(store_uri(workdir))
+    runs = client.search_runs(
+        [client.get_experiment_by_name("shares").experiment_id], "tags.`ablation.role` = 'cell'"
+    )
+    assert len(runs) == 9 and len({r.data.tags["ablation.cell_hash"] for r in runs}) == 1
+    # one cell, every (seed, data_seed) pair a run of it
+    assert {(r.data.params["seed"], r.data.params["data_seed"]) for r in runs} == {
+        (str(s), str(d)) for s in range(3) for d in range(3)
+    }
+    report = cli(
+        "--experiment",
+        "shares",
+        "--tracking-uri",
+        store_uri(workdir),
+        "--reference",
+        "none",
+        "--no-figures",
+        "--out",
+        str(workdir / "reports"),
+        cwd=workdir,
+        module="ablation.report",
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (workdir / "reports" / "shares" / "report.md").read_text()
+    assert "Where the spread over seeds comes from" in text
+    assert "from the training subset" in text and "(9 runs in 1 cell(s))" in text
+    assert "| data_seed |" not in text  # a seed, not a factor of the grid
