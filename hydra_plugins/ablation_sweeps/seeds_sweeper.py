@@ -12,7 +12,7 @@ the multirun, the sweep's parent run id.
 from __future__ import annotations
 
 import logging
-import time
+import math
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ class SeedsAutoSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.launcher = None
         self.job_idx = 0
+        self.cells: dict[tuple[str, int], Any] = {}  # (cell, seed) -> ablation.cell.Cell
+        self._client = None
+        self._exp_id: str | None = None
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -58,75 +61,60 @@ class SeedsAutoSweeper(Sweeper):
     # -- the rounds ---------------------------------------------------------------------
 
     def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
-        from ablation import adaptive, tracking
+        from ablation import adaptive
         from ablation.errors import user_errors
 
         assert self.config is not None and self.launcher is not None
-        grid, dropped = adaptive.without_seed([*(f"{k}={v}" for k, v in self.params.items())])
-        grid += adaptive.without_seed(arguments)[0]
-        dropped += adaptive.without_seed(arguments)[1]
+        params = [f"{k}={v}" for k, v in self.params.items()]
+        grid, dropped = adaptive.without_seed([*params, *arguments])
         if dropped:
             log.warning(f"seeds=auto schedules the seeds itself: ignoring {' '.join(dropped)}")
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-
         with user_errors():
             units = self._grid(grid)  # one override list per cell, without the seed
             reference = self._reference()
-            log.info(self.settings.rule)
+        log.info(self.settings.rule)
+
         names = _short_names(units)
-        seeds = {key: list(range(self.settings.min_seeds)) for key in units}
-        cells: dict[tuple[str, int], Any] = {}  # (unit, seed) -> Cell
-        returns: list[list[JobReturn]] = []
-        todo = {key: seeds[key] for key in units}
+        seeds: dict[str, list[int]] = {key: [] for key in units}
+        todo = {key: list(range(self.settings.min_seeds)) for key in units}
         reason = {key: adaptive.first_round_reason(self.settings) for key in units}
-        round_no, client, exp_id, t0 = 1, None, None, time.time()
+        returns: list[list[JobReturn]] = []
+        round_no = 1
         while todo:
-            jobs = []
             with user_errors():
+                jobs = []
                 for key, new in todo.items():
+                    seeds[key] += new
                     for seed in new:
-                        cells[key, seed] = self._cell(units[key], seed)
+                        self.cells[key, seed] = self._cell(units[key], seed)
                         jobs.append([*units[key], f"seed={seed}", _reason_override(reason[key])])
-            if client is None:
-                first = next(iter(cells.values())).config
-                uri = tracking.resolve_uri(first.tracking.uri)
-                client = tracking.client_for(uri)
-                exp_id = tracking.ensure_experiment(client, uri, first.experiment_name)
-            if round_no > 1:
-                self._count_jobs(
-                    client, exp_id, [cells[k, s] for k, new in todo.items() for s in new]
-                )
+                if round_no > 1:
+                    self._count_jobs([self.cells[k, s] for k, new in todo.items() for s in new])
             results = list(self.launcher.launch(jobs, initial_job_idx=self.job_idx))
             for r in results:
                 _ = r.return_value  # a job that raised fails the sweep here, as in Hydra's
             self.job_idx += len(jobs)
             returns.append(results)
 
-            done = tracking.finished_hashes(client, exp_id)
-            states = {}
-            for key in units:
-                values = []
-                for seed in seeds[key]:
-                    run = done.get(cells[key, seed].config_hash)
-                    if run is not None and "test/acc" in run.data.metrics:
-                        values.append(100.0 * run.data.metrics["test/acc"])
-                cell = cells[key, 0]
-                states[key] = adaptive.CellState(
-                    label=names[key] or cell.label,
+            done = self._finished()
+            states = {
+                key: adaptive.CellState(
+                    label=names[key] or self.cells[key, 0].label,
                     scheduled=len(seeds[key]),
-                    values=tuple(values),
-                    reference=adaptive.paper_value(cell.params, reference),
+                    values=_values(done, [self.cells[key, s] for s in seeds[key]]),
+                    reference=adaptive.paper_value(self.cells[key, 0].params, reference),
                 )
+                for key in units
+            }
             round_no += 1
             plans = adaptive.plan_round(states, self.settings, round_no)
             todo = {k: list(p.next_seeds) for k, p in plans.items() if p.next_seeds}
             reason = {k: plans[k].reason for k in todo}
-            for key, new in todo.items():
-                seeds[key] += new
-            self._log_round(round_no, plans, states)
-        self._summary(client, exp_id, plans, states, round_no - 1, time.time() - t0)
+            self._log_round(round_no, plans)
+        self._summary(plans, states, round_no - 1)
         return returns
 
     # -- helpers ------------------------------------------------------------------------
@@ -161,11 +149,27 @@ class SeedsAutoSweeper(Sweeper):
 
         return load_reference(self.settings.reference)
 
-    def _count_jobs(self, client, exp_id: str, new_cells: list) -> None:
+    def _store(self):
+        """The client and experiment id of the sweep's store (the cells' own)."""
+        from ablation import tracking
+
+        if self._client is None:
+            first = next(iter(self.cells.values())).config
+            uri = tracking.resolve_uri(first.tracking.uri)
+            self._client = tracking.client_for(uri)
+            self._exp_id = tracking.ensure_experiment(self._client, uri, first.experiment_name)
+        return self._client, self._exp_id
+
+    def _finished(self) -> dict[str, Any]:
+        from ablation import tracking
+
+        return tracking.finished_hashes(*self._store())
+
+    def _count_jobs(self, new_cells: list) -> None:
         """Grow the sweep's job counts in every job's env_set, for the progress line."""
         from ablation import tracking
 
-        done = tracking.finished_hashes(client, exp_id)
+        done = self._finished()
         added = {
             tracking.SWEEP_TOTAL_ENV: len(new_cells),
             tracking.SWEEP_TODO_ENV: sum(c.config_hash not in done for c in new_cells),
@@ -179,39 +183,40 @@ class SeedsAutoSweeper(Sweeper):
                         old = int(line[len(prefix) :].strip("'") or 0)
                         overrides[i] = f"{prefix}{tracking.quote(str(old + n))}"
 
-    def _log_round(self, round_no: int, plans, states) -> None:
-        open_ = [k for k, p in plans.items() if p.next_seeds]
+    def _log_round(self, round_no: int, plans) -> None:
         lines = [
-            f"  + seed {','.join(map(str, plans[k].next_seeds))}: {plans[k].reason}" for k in open_
+            f"  + seed {','.join(map(str, p.next_seeds))}: {p.reason}"
+            for p in plans.values()
+            if p.next_seeds
         ]
-        capped = sum(p.capped for p in plans.values())
         head = (
             f"seeds=auto after round {round_no - 1}: "
             f"{sum(p.decided for p in plans.values())} of {len(plans)} cells decided, "
-            f"{capped} undecided at max_seeds={self.settings.max_seeds}"
+            f"{sum(p.capped for p in plans.values())} undecided at "
+            f"max_seeds={self.settings.max_seeds}"
         )
         tail = f"; round {round_no}: {len(lines)} more run(s)" if lines else "; no more rounds"
         log.info(head + tail + "".join(f"\n{line}" for line in lines))
 
-    def _summary(self, client, exp_id, plans, states, rounds: int, seconds: float) -> None:
+    def _summary(self, plans, states, rounds: int) -> None:
         """The last verdict of every cell, on the console and on the parent run."""
         from ablation import tracking
 
-        rows = [
-            f"{states[k].label}: {p.verdict} (n={p.n}"
-            + (
-                ""
-                if p.half_width != p.half_width or p.half_width == float("inf")
-                else f", ±{p.half_width:.2f}"
-            )
-            + (f", paper {states[k].reference:g}" if states[k].reference is not None else "")
-            + (")" if p.decided else f"), undecided at max_seeds={self.settings.max_seeds}")
-            for k, p in plans.items()
-        ]
-        text = f"{self.settings.rule}\n{rounds} round(s)\n" + "\n".join(rows) + "\n"
+        rows = []
+        for key, p in plans.items():
+            ref = states[key].reference
+            detail = [f"n={p.n}"]
+            if math.isfinite(p.half_width):
+                detail.append(f"±{p.half_width:.2f}")
+            if ref is not None:
+                detail.append(f"paper {ref:g}")
+            cap = "" if p.decided else f", undecided at max_seeds={self.settings.max_seeds}"
+            rows.append(f"{states[key].label}: {p.verdict} ({', '.join(detail)}){cap}")
         log.info("seeds=auto verdicts:\n  " + "\n  ".join(rows))
         parent = _env_value(self.config, tracking.PARENT_ENV)
-        if client is not None and parent:
+        if parent:
+            client, _ = self._store()
+            text = f"{self.settings.rule}\n{rounds} round(s)\n" + "\n".join(rows) + "\n"
             tracking.retry(client.log_text, parent, text, "seeds_auto.txt")
             tracking.set_tags(
                 client,
@@ -222,6 +227,14 @@ class SeedsAutoSweeper(Sweeper):
                     "ablation.seeds_auto.undecided": sum(not p.decided for p in plans.values()),
                 },
             )
+
+
+def _values(done: dict[str, Any], cells: list) -> tuple[float, ...]:
+    """Final test accuracies (%) of the cells' FINISHED runs."""
+    runs = [done.get(c.config_hash) for c in cells]
+    return tuple(
+        100.0 * r.data.metrics["test/acc"] for r in runs if r and "test/acc" in r.data.metrics
+    )
 
 
 def _short_names(units: dict[str, list[str]]) -> dict[str, str]:
