@@ -25,7 +25,24 @@ from ablation.data import data_label
 from ablation.nn import OPTIMIZERS
 
 #: Where results go, or what to import: not a parameter of the computation.
-NOT_PARAMS = ("tracking.", "plugins")
+NOT_PARAMS = ("tracking.", "plugins", "report")
+#: The grid factors a run name shows first, in this order; then other keys, then the seed.
+FACTORS = ("init", "reg", "data", "depth", "optim")
+#: The flattened keys each factor stands for (not shown again as other keys).
+FACTOR_KEYS = {
+    "init.name": "init",
+    "reg.name": "reg",
+    "data.name": "data",
+    "data.n_train": "data",
+    "depth": "depth",
+    "optim.name": "optim",
+    "seed": "seed",
+}
+#: Config groups a typed override may choose, and the factors each one sets.
+GROUP_FACTORS = {"init": ("init",), "reg": ("reg",), "data": ("data",), "depth": ("depth",)}
+GROUP_FACTORS |= {"optim": ("optim",), "table3": ("init", "reg", "data")}
+#: Typed overrides that say where results go, not what is computed (never in a run name).
+NOT_NAMED = ("tracking", "experiment_name", "rerun", "report", "plugins", "seed", "hydra")
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,33 @@ class Cell:
         subset = "" if data_seed is None else f" data_seed={data_seed}"
         return f"{self.label} seed={self.config.seed}{subset}"
 
+    def levels(self) -> dict[str, Any]:
+        """What the cell is, by factor (``init``, ``reg``, ``data``, ``depth``, ``optim``),
+        then every other param by its key, then ``seed``: the words a run name is made of."""
+        cfg = self.config
+        out: dict[str, Any] = {
+            "init": cfg.init.name,
+            "reg": cfg.reg.name,
+            "data": data_label(cfg.data.name, cfg.data.n_train),
+            "depth": cfg.depth,
+            "optim": cfg.optim.name,
+        }
+        out.update({k: v for k, v in sorted(self.params.items()) if k not in FACTOR_KEYS})
+        out["seed"] = cfg.seed
+        return out
+
+    def short_name(self, varies: Sequence[str] | None = None) -> str:
+        """The run name: the levels of what varies (``kaiming l2 60k s3``), then the seed.
+
+        ``varies``: the keys of :meth:`levels` that vary in the sweep (``varying_keys``);
+        None outside a sweep: what the typed overrides chose, or every factor if none.
+        """
+        levels = self.levels()
+        keys = list(varies) if varies is not None else _typed_keys(self.overrides, levels)
+        keys = [k for k in keys if k in levels and k != "seed"] or list(FACTORS)
+        words = [_word(k, levels[k]) for k in keys]
+        return " ".join([*words, f"s{self.config.seed}"])
+
     @property
     def shown(self) -> str:
         """What the user typed names the cell best (minus where results go)."""
@@ -87,7 +131,61 @@ def _applicable(flat: dict[str, Any], options: Sequence[str]) -> dict[str, Any]:
         if not key.startswith(NOT_PARAMS)
         and not (key.startswith("optim.") and key[len("optim.") :] in others)
         and not (key in ("data.path", "data.cache_dir", "data_seed") and value is None)
+        and not (key.startswith("optim.") and value is None)  # gd: no epochs, no batch_size
     }
+
+
+def _word(key: str, value: Any) -> str:
+    """How one level reads in a run name: factors bare (``kaiming``, ``d2`` for depth),
+    other keys as ``lr=0.01`` (the last part of the key)."""
+    if key == "depth":
+        return f"d{value}"
+    if key in FACTORS:
+        return str(value)
+    text = value if isinstance(value, str) else f"{value:g}" if isinstance(value, float) else value
+    return f"{key.rsplit('.', 1)[-1]}={text}".replace(" ", "")
+
+
+def _typed_keys(overrides: Sequence[str], levels: dict[str, Any]) -> list[str]:
+    """The keys of ``levels`` a single run's typed overrides chose, in ``levels`` order."""
+    chosen: set[str] = set()
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key.split(".", 1)[0].split("/", 1)[0] in NOT_NAMED:
+            continue
+        chosen.update(GROUP_FACTORS.get(key, ()))
+        chosen.add(FACTOR_KEYS.get(key, key))
+    return [k for k in levels if k in chosen]
+
+
+def varying_keys(cells: Sequence[Cell]) -> list[str]:
+    """The keys of :meth:`Cell.levels` whose value differs between ``cells``, in levels
+    order, without keys that the factors before them already determine (``reg.l2`` when
+    ``reg`` varies with one l2 value, ``optim.epochs`` when ``optim`` varies)."""
+    table = [c.levels() for c in cells]
+    keys = list(dict.fromkeys(k for row in table for k in row))
+    varying: list[str] = []
+    for key in keys:
+        values = {_hashable(row.get(key)) for row in table}
+        if len(values) < 2:
+            continue
+        if key not in FACTORS and key != "seed" and varying:
+            seen: dict[tuple, Any] = {}
+            determined = True
+            for row in table:
+                before = tuple(_hashable(row.get(k)) for k in varying)
+                value = _hashable(row.get(key))
+                if seen.setdefault(before, value) != value:
+                    determined = False
+                    break
+            if determined:
+                continue
+        varying.append(key)
+    return varying
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def cell_label(cfg: Config) -> str:

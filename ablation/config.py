@@ -231,6 +231,8 @@ class Config:
     dtype: str = "float32"
     experiment_name: str = "ablation"
     rerun: bool = False
+    #: a sweep logs its report (report.html, ...) to its parent run at the end
+    report: bool = True
     #: modules imported before the config is validated: they register components
     #: (optimisers, data sources, ...); see docs/extending.md
     plugins: list[str] = field(default_factory=list)

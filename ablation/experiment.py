@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from omegaconf import DictConfig
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from ablation import tracking
+from ablation import progress, tracking
 from ablation.artifacts import confusion_matrix, per_class_metrics
 from ablation.cell import Cell
 from ablation.naming import format_duration
@@ -54,16 +54,23 @@ class SweepInfo:
     t0: float = 0.0
     host: str | None = None  # where the sweep runs (its sqlite store is only there)
     seed_reason: str | None = None  # seeds=auto: why this job runs (a tag of its run)
+    varies: tuple[str, ...] | None = None  # what varies in the sweep: the run names show it
+    kinds: dict[str, int] = field(default_factory=dict)  # cost kind -> cells to run
+    workers: int = 1
 
     @classmethod
     def from_env_set(cls, env_set) -> SweepInfo:
         """From the job's ``hydra.job.env_set``, where the sweep callback put them."""
+        varies = env_set.get(progress.VARIES_ENV)
         return cls(
             parent_run_id=env_set.get(tracking.PARENT_ENV) or None,
             todo=int(env_set.get(tracking.SWEEP_TODO_ENV) or 0),
             t0=float(env_set.get(tracking.SWEEP_T0_ENV) or 0),
             host=env_set.get(tracking.SWEEP_HOST_ENV) or None,
             seed_reason=env_set.get(tracking.SEED_REASON_ENV) or None,
+            varies=None if varies is None else tuple(k for k in str(varies).split(",") if k),
+            kinds=progress.decode_kinds(env_set.get(progress.KINDS_ENV)),
+            workers=int(env_set.get(progress.WORKERS_ENV) or 1),
         )
 
 
@@ -84,7 +91,8 @@ def run_cell(
     if sweep is None and parent_run_id:
         sweep = SweepInfo(parent_run_id)
     parent = sweep.parent_run_id if sweep else None
-    spec, label, shown = cell.config, cell.run_name, cell.shown
+    spec, shown = cell.config, cell.shown
+    label = cell.short_name(sweep.varies if sweep else None)  # the run's name in MLflow
 
     uri = tracking.resolve_uri(spec.tracking.uri)
     # a job on another host than the sweep's cannot write to the sweep's sqlite file
@@ -183,17 +191,44 @@ def _threads(cell: Cell, blas_threads: int | None) -> tuple[int, int | None]:
 
 
 def _report_done(client, exp_id: str, label: str, metrics: dict, sweep: SweepInfo | None):
-    """One line per finished cell, with the sweep's progress and time left."""
+    """One line per finished cell, with the sweep's progress and time left.
+
+    Accuracies are stored as fractions in [0, 1]; the line shows both: ``0.9733 (97.33%)``.
+    """
     text = (
-        f"done {label}: test/acc {metrics.get('test/acc', float('nan')):.2%}  "
-        f"train/acc {metrics.get('train/acc', float('nan')):.2%}  "
+        f"done {label}: test/acc {_acc(metrics.get('test/acc'))}  "
+        f"train/acc {_acc(metrics.get('train/acc'))}  "
         f"({metrics.get('time/total_s', 0):.1f}s)"
     )
-    if sweep and sweep.parent_run_id and sweep.todo and sweep.t0:
+    if sweep and sweep.parent_run_id and sweep.todo:
         query = f"tags.`{TAG_PARENT}` = '{sweep.parent_run_id}'"
         children = tracking.search(client, exp_id, query)
-        ended = sum(r.info.status in ("FINISHED", "FAILED", "KILLED") for r in children)
-        elapsed = time.time() - sweep.t0
-        left = elapsed / max(ended, 1) * max(sweep.todo - ended, 0)
-        text = f"[{ended}/{sweep.todo}] {text}  ~{format_duration(left)} left"
+        ended = [r for r in children if r.info.status in ("FINISHED", "FAILED", "KILLED")]
+        text = f"[{len(ended)}/{sweep.todo}] {text}"
+        left = _time_left(ended, sweep)
+        if left:
+            text += f"  ~{format_duration(left)} left"
     log.info(text)
+
+
+def _acc(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f} ({value:.2%})"
+
+
+def _time_left(ended: list, sweep: SweepInfo) -> float | None:
+    """From the cells of this sweep that finished: their median duration by cost kind."""
+    finished = [
+        (progress.cost_kind(r.data.params), r.data.metrics["time/total_s"])
+        for r in ended
+        if r.info.status == "FINISHED" and "time/total_s" in r.data.metrics
+    ]
+    remaining = dict(sweep.kinds)
+    for run in ended:
+        kind = progress.cost_kind(run.data.params)
+        if remaining.get(kind):
+            remaining[kind] -= 1
+    if not remaining:  # kinds unknown: every cell left is like the median cell done
+        remaining = {"": sweep.todo - len(ended)}
+    if sum(remaining.values()) <= 0:
+        return 0.0 if len(ended) >= sweep.todo else None
+    return progress.eta_seconds(finished, remaining, sweep.workers)

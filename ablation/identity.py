@@ -18,6 +18,7 @@ UNHASHED_KEYS = (
     "tracking",
     "experiment_name",
     "rerun",
+    "report",
     "data.path",
     "data.cache_dir",
     "plugins",

@@ -24,7 +24,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
-from ablation import adaptive, launcher, tracking
+from ablation import adaptive, launcher, progress, sweep_summary, tracking
 from ablation.cell import Cell
 from ablation.data import DATASETS
 from ablation.errors import ConfigError, user_errors
@@ -140,6 +140,14 @@ class SweepCallback(Callback):
         reaped = tracking.reap_stale(client, self.exp_id)
         done = tracking.finished_hashes(client, self.exp_id)
         todo = [c for c in cells if first.rerun or c.config_hash not in done]
+        if not todo:  # a no-op rerun: no parent run, no jobs launched
+            if reaped:
+                log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
+            log.info(
+                f"sweep '{first.experiment_name}': all {len(cells)} cells already FINISHED; "
+                f"nothing to run (rerun=true trains again)\n  store {self.uri}"
+            )
+            raise SystemExit(0)
 
         durations: dict[str, list[float]] = {}
         for run in done.values():
@@ -184,7 +192,13 @@ class SweepCallback(Callback):
                 "ablation.sweep_dir": str(config.hydra.sweep.dir),
             },
         )
+        command = sweep_summary.command_line()
+        varies = sweep_summary.describe_start(client, self.parent_id, command, cells, len(todo))
         job_env = {
+            # what varies names the runs; the cost kinds and workers give the time left
+            progress.VARIES_ENV: ",".join(varies),
+            progress.KINDS_ENV: progress.encode_kinds(progress.cost_kind(c.params) for c in todo),
+            progress.WORKERS_ENV: str(workers),
             # each job reads these from its own config (hydra.job.env_set); Hydra also
             # sets them in the job's environment, for the processes a job starts
             tracking.PARENT_ENV: self.parent_id,
@@ -224,6 +238,15 @@ class SweepCallback(Callback):
             for r in failed
         ]
         finished = sum(r.info.status == "FINISHED" for r in children)
+        grid = sweep_summary.grid_runs(client, self.exp_id, self.cells)
+        best = sweep_summary.summarise(
+            client, self.parent_id, len(self.cells), finished, len(failed), grid
+        )
+        first = self.cells[0].config
+        if first.report:
+            sweep_summary.log_report(
+                client, self.uri, first.experiment_name, self.parent_id, self.cells, grid
+            )
         tracking.set_tags(
             client,
             self.parent_id,
@@ -243,6 +266,7 @@ class SweepCallback(Callback):
         self.failed = lines
         log.info(
             f"sweep done: {finished} cell(s) trained in this sweep, {len(failed)} failed"
+            + (f"; {best}" if best else "")
             + "".join(f"\n  FAILED {line}" for line in lines)
         )
         if lines:  # the last step of the sweep: its exit code says a cell failed

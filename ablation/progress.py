@@ -1,0 +1,65 @@
+"""A sweep's progress as its jobs see it: what varies (for run names), how many cells of
+each cost kind are to run, on how many workers, and the time left from the cells done.
+
+The sweep callback writes these into every job's ``hydra.job.env_set`` (so they reach a job
+on any launcher); :func:`eta_seconds` re-estimates the time left from the durations of the
+cells finished in this sweep, so it corrects itself as the sweep goes.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+VARIES_ENV = "ABLATION_SWEEP_VARIES"
+KINDS_ENV = "ABLATION_SWEEP_KINDS"
+WORKERS_ENV = "ABLATION_SWEEP_WORKERS"
+
+#: Params that set what a cell costs: cells alike in these take about as long.
+KIND_KEYS = ("optim.name", "data.name", "data.n_train", "depth", "optim.iterations", "optim.epochs")
+
+
+def cost_kind(params: Mapping) -> str:
+    """``gd/mnist/60000/2/300/None``: params as logged (strings) or as typed give the same."""
+    return "/".join(str(params.get(k)) for k in KIND_KEYS)
+
+
+def encode_kinds(kinds: Iterable[str]) -> str:
+    """``kind*count;kind*count`` for the cells to run (an env_set value)."""
+    return ";".join(f"{k}*{n}" for k, n in Counter(kinds).items())
+
+
+def decode_kinds(text: str | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in (text or "").split(";"):
+        kind, _, count = part.rpartition("*")
+        if kind and count.isdigit():
+            out[kind] = int(count)
+    return out
+
+
+def eta_seconds(
+    finished: Iterable[tuple[str, float]], remaining: Mapping[str, int], workers: int
+) -> float | None:
+    """Time left: per remaining cell, the median duration of the finished cells of its
+    kind (of all finished cells when none of its kind finished yet), summed and shared
+    over ``workers``; never less than the longest single remaining cell. None before any
+    cell finished. ``finished``: (kind, seconds) of cells finished in this sweep;
+    ``remaining``: kind -> cells still to end."""
+    by_kind: dict[str, list[float]] = {}
+    for kind, seconds in finished:
+        by_kind.setdefault(kind, []).append(seconds)
+    if not by_kind:
+        return None
+    overall = statistics.median(s for v in by_kind.values() for s in v)
+    medians = {
+        kind: statistics.median(by_kind[kind]) if kind in by_kind else overall
+        for kind, n in remaining.items()
+        if n > 0
+    }
+    count = sum(n for n in remaining.values() if n > 0)
+    if count == 0:
+        return 0.0
+    total = sum(medians[k] * remaining[k] for k in medians)
+    return max(total / max(1, min(workers, count)), max(medians.values()))
