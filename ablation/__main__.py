@@ -11,6 +11,7 @@ A sweep with a failed cell exits 1 (raised by ``ablation.sweep.SweepCallback`` a
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import hydra
@@ -43,9 +44,22 @@ def _app(cfg: DictConfig) -> str:
     return result.status
 
 
+#: Hydra prints the config of --help and --cfg with ${...} unresolved unless --resolve.
+SHOWS_CONFIG = ("--help", "-h", "--cfg", "-c")
+
+
+def resolve_shown_config(argv: list[str]) -> list[str]:
+    """``argv`` plus ``--resolve`` when it asks to see the config (layer sizes, not
+    ``${depth_hidden:${depth}}``); unchanged otherwise."""
+    if "--resolve" in argv or not any(a in SHOWS_CONFIG for a in argv[1:]):
+        return argv
+    return [*argv, "--resolve"]
+
+
 def main() -> None:
     # here, not at import: importing ablation.__main__ registers nothing
     register_configs()
+    sys.argv = resolve_shown_config(sys.argv)
     # conf/hydra/launcher/{ray,submitit_slurm}.yaml shadow the plugins' configs on purpose
     with warnings.catch_warnings():
         warnings.filterwarnings(

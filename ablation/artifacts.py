@@ -1,4 +1,5 @@
-"""What a finished cell leaves in its run: config, weights, confusion matrix, figures."""
+"""What a finished cell leaves in its run: config, weights, confusion matrix, per-class
+table (``per_class.csv``), figures."""
 
 from __future__ import annotations
 
@@ -18,15 +19,40 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     )
 
 
-def per_class_metrics(confusion: np.ndarray) -> dict[str, float]:
-    """``test/recall_k`` and ``test/precision_k`` for every class k (0 when undefined)."""
+PER_CLASS_FILE = "per_class.csv"
+PER_CLASS_COLUMNS = ("class", "support", "recall", "precision", "f1")
+
+
+def per_class_table(confusion: np.ndarray) -> np.ndarray:
+    """One row per class: class, support, recall, precision, f1 (fractions; 0 when undefined)."""
     tp = np.diag(confusion).astype(float)
     support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
     recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    metrics = {f"test/recall_{k}": float(r) for k, r in enumerate(recall)}
-    metrics.update({f"test/precision_{k}": float(p) for k, p in enumerate(precision)})
-    return metrics
+    both = recall + precision
+    f1 = np.divide(2 * recall * precision, both, out=np.zeros_like(tp), where=both > 0)
+    return np.column_stack([np.arange(len(tp)), support, recall, precision, f1])
+
+
+def per_class_metrics(confusion: np.ndarray) -> dict[str, float]:
+    """The one per-class scalar a run logs: ``test/min_class_recall`` (the worst class).
+
+    The per-class numbers themselves go to the ``per_class.csv`` artifact (one table, not
+    one single-step metric per class and kind)."""
+    table = per_class_table(confusion)
+    seen = table[table[:, 1] > 0]
+    return {"test/min_class_recall": float(seen[:, 2].min()) if len(seen) else 0.0}
+
+
+def write_per_class(confusion: np.ndarray, path: Path) -> None:
+    np.savetxt(
+        path,
+        per_class_table(confusion),
+        fmt=["%d", "%d", "%.6f", "%.6f", "%.6f"],
+        delimiter=",",
+        header=",".join(PER_CLASS_COLUMNS),
+        comments="",
+    )
 
 
 def test_confusion(net, data) -> np.ndarray:
@@ -57,6 +83,7 @@ def log_artifacts(cell, net, data, confusion: np.ndarray, client, run_id: str) -
             header=header,
             comments="",
         )
+        write_per_class(confusion, out / PER_CLASS_FILE)
         plots.confusion_png(confusion, out / "confusion_matrix.png", title=cell.label)
         plots.learning_curve_png(client, run_id, out / "learning_curve.png", title=cell.label)
         tracking.retry(client.log_artifacts, run_id, str(out))

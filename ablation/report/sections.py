@@ -361,22 +361,17 @@ def _anova(doc: Document, ctx: Context) -> None:
         doc.add(Para("Notes: " + "; ".join(notes) + ".", "note"))
 
 
-def _per_digit(fin: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    cols = [f"{prefix}_{k}" for k in range(10)]
-    table = fin.groupby("cell", sort=True)[cols].mean()
-    table.columns = [str(k) for k in range(10)]
-    return table
-
-
 def per_class(doc: Document, ctx: Context, make_figures: bool) -> None:
     from ablation.report import figures as figs
 
     doc.add(Heading("Per class"))
-    fin = ctx.fin
-    if fin.empty or fin[[f"recall_{k}" for k in range(10)]].isna().all().all():
-        doc.add(Para("No per-class metrics (test/recall_k) were logged."))
+    from ablation.report.per_class import per_class_tables
+
+    tables = per_class_tables(ctx.fin, ctx.uri)  # per_class.csv, or old runs' metrics
+    if tables is None:
+        doc.add(Para("No per-class numbers (per_class.csv or test/recall_k) were logged."))
         return
-    recall, precision = _per_digit(fin, "recall"), _per_digit(fin, "precision")
+    recall, precision = tables
     overall = recall.mean(axis=0).sort_values()
     hardest = list(overall.index[:3])
     text = ", ".join(f"{d} ({overall[d]:.1f}%)" for d in hardest)
