@@ -25,7 +25,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
 from ablation import adaptive, launcher, progress, sweep_summary, tracking
-from ablation.cell import Cell
+from ablation.cell import Cell, varying_keys
 from ablation.data import DATASETS
 from ablation.errors import ConfigError, user_errors
 from ablation.naming import format_duration
@@ -179,10 +179,12 @@ class SweepCallback(Callback):
                 total += estimate_seconds(cell, gflops / share)
 
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
+        varies = varying_keys(cells)
         self.parent_id = tracking.start_run(
             client,
             self.exp_id,
-            name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            # what the sweep varies, first: the runs table cuts long names
+            name=f"sweep {' x '.join(varies) or 'of 1 cell'} {time.strftime('%m-%d %H:%M')}",
             tags={
                 TAG_ROLE: "sweep",
                 TAG_OVERRIDES: overrides,
@@ -193,7 +195,7 @@ class SweepCallback(Callback):
             },
         )
         command = sweep_summary.command_line()
-        varies = sweep_summary.describe_start(client, self.parent_id, command, cells, len(todo))
+        sweep_summary.describe_start(client, self.parent_id, command, cells, len(todo), varies)
         job_env = {
             # what varies names the runs; the cost kinds and workers give the time left
             progress.VARIES_ENV: ",".join(varies),

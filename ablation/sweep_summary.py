@@ -80,15 +80,13 @@ def description(command: str, cells: Sequence[Cell], n_todo: int, varies: Sequen
 
 
 def describe_start(
-    client, parent_id: str, command: str, cells: Sequence[Cell], n_todo: int
-) -> list[str]:
-    """Description and grid params on a new parent run; returns what varies."""
-    varies = varying_keys(cells)
+    client, parent_id: str, command: str, cells: Sequence[Cell], n_todo: int, varies: list[str]
+) -> None:
+    """Description and grid params (``grid.init = random,kaiming``) on a new parent run."""
     tracking.set_tags(client, parent_id, {NOTE_TAG: description(command, cells, n_todo, varies)})
     params = {f"grid.{k}": v for k, v in grid_levels(cells, varies).items()}
     params["grid.cells"] = len(cells)
     tracking.log_params(client, parent_id, params)
-    return varies
 
 
 def grid_runs(client, exp_id: str, cells: Sequence[Cell]) -> list:
@@ -165,15 +163,14 @@ def log_report(
 
         if not runs:
             raise RuntimeError("no run of this grid in the store")
+        # every run of the grid came from this sweep: say so; else name the runs
+        ours = all(r.data.tags.get(tracking.TAG_PARENT) == parent_id for r in runs)
         ids = ", ".join(tracking.quote(r.info.run_id) for r in runs)
+        where = (
+            {"parent": parent_id} if ours else {"filter_string": f"attributes.run_id IN ({ids})"}
+        )
         with tempfile.TemporaryDirectory(prefix="ablation-sweep-report-") as tmp:
-            result = build(
-                experiment,
-                uri,
-                tmp,
-                filter_string=f"attributes.run_id IN ({ids})",
-                reference=wants_reference(cells),
-            )
+            result = build(experiment, uri, tmp, reference=wants_reference(cells), **where)
             tracking.retry(client.log_artifacts, parent_id, str(Path(result.html).parent))
     except Exception as err:  # a report failure never fails the sweep
         reason = f"{type(err).__name__}: {err}".splitlines()[0][:300]

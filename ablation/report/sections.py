@@ -115,6 +115,8 @@ def overview(doc: Document, ctx: Context) -> None:
         f"Cells: {len(ctx.cells)} ({', '.join(ctx.vary) or 'no varying factor'}); "
         f"seeds: {', '.join(map(str, seeds)) or 'unknown'}",
         f"Generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        "Units: accuracies, recalls and precisions are stored in MLflow as fractions in "
+        "[0, 1] (test/acc 0.9733); this report shows them in percent (97.33)",
     ]
     done = set(ctx.runs.loc[ctx.runs["status"] == "FINISHED", "config_hash"])
     superseded = int(((ctx.raw["status"] != "FINISHED") & ctx.raw["config_hash"].isin(done)).sum())
@@ -126,7 +128,10 @@ def overview(doc: Document, ctx: Context) -> None:
     if ctx.parent:
         items.append(f"Restricted to the sweep with parent run {ctx.parent}")
     if ctx.filter_string:
-        items.append(f"Run filter: {ctx.filter_string}")
+        shown = ctx.filter_string  # a sweep's report lists its runs' ids: keep it short
+        if len(shown) > 200:
+            shown = f"{shown[:200]}... ({len(shown)} characters)"
+        items.append(f"Run filter: {shown}")
     if ctx.ref:
         items.append(f"Reference: {ctx.ref.citation}")
     doc.add(Heading("Overview"), Bullets(items))
