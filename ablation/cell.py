@@ -118,7 +118,11 @@ class Cell:
     @property
     def shown(self) -> str:
         """What the user typed names the cell best (minus where results go)."""
-        typed = [o for o in self.overrides if not o.startswith(("tracking.", "experiment_name="))]
+        typed = [
+            o
+            for o in self.overrides
+            if not o.startswith(("tracking.", "experiment_name=", "report="))
+        ]
         return " ".join(typed) if typed else self.run_name
 
 

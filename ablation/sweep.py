@@ -162,6 +162,11 @@ class SweepCallback(Callback):
             # takes the choice from here, and every job reads it from its own config
             with read_write(config.hydra.launcher):
                 config.hydra.launcher.in_turn = in_turn
+                # only the jobs to run are launched (and counted in "Launching k jobs")
+                skip = len(todo) < len(cells)
+                config.hydra.launcher.jobs_to_run = (
+                    [list(c.overrides) for c in todo] if skip else None
+                )
             with read_write(config.hydra.overrides.hydra):
                 config.hydra.overrides.hydra.append(f"hydra.launcher.in_turn={in_turn}")
         else:

@@ -28,8 +28,13 @@ class AutoLauncher(Launcher):
     ``backend``, ...) are passed to the joblib launcher when the cells run in parallel.
     """
 
-    def __init__(self, in_turn: bool | None = None, **joblib: Any) -> None:
+    def __init__(
+        self, in_turn: bool | None = None, jobs_to_run: Sequence | None = None, **joblib: Any
+    ) -> None:
         self.in_turn = in_turn
+        #: the jobs the sweep callback found not FINISHED (None: all); the others are not
+        #: launched, so Hydra's "Launching k jobs" counts only what will train
+        self.jobs_to_run = None if jobs_to_run is None else {tuple(j) for j in jobs_to_run}
         self.joblib = joblib
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
@@ -49,6 +54,10 @@ class AutoLauncher(Launcher):
                 "hydra/launcher=auto needs the sweep callback (hydra.callbacks.tracking in "
                 "conf/config.yaml) to choose; or pick hydra/launcher=basic or =local"
             )
+        if self.jobs_to_run is not None:
+            job_overrides = [j for j in job_overrides if tuple(j) in self.jobs_to_run]
+            if not job_overrides:
+                return []
         if self.in_turn:
             # Hydra has no public name for its default launcher; importing the class is the
             # only way to delegate to it

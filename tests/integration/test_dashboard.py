@@ -134,6 +134,7 @@ def test_a_partial_rerun_reports_the_whole_grid_and_report_false_logs_none(store
     done = cli(*grid, f"tracking.uri={uri}", cwd=work, env=ENV)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "6 cells, 4 already FINISHED, 2 to run" in done.stdout
+    assert "Launching 2 jobs locally" in done.stdout + done.stderr  # not the 4 done ones
     newest = max(_runs(uri, "ablation", "sweep"), key=lambda r: r.info.start_time)
     metrics = newest.data.metrics
     assert metrics["sweep/cells_finished"] == 2 and metrics["sweep/cells_skipped"] == 4
