@@ -119,8 +119,9 @@ def test_resume_skips_finished_and_completes_deleted(workdir):
 
     again = cli(*grid, cwd=workdir)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "4 already FINISHED, 0 to run" in again.stdout
-    assert again.stdout.count("skip ") == 4
+    # nothing to do: said in one line, no job launched, no run created (issue 17)
+    assert "all 4 cells already FINISHED; nothing to run" in again.stdout
+    assert "Launching" not in again.stdout + again.stderr
     assert {r.info.run_id for r in children(workdir)} == first
 
     client = MlflowClient(store_uri(workdir))
@@ -130,6 +131,7 @@ def test_resume_skips_finished_and_completes_deleted(workdir):
     third = cli(*grid, cwd=workdir)
     assert third.returncode == 0, third.stderr[-2000:]
     assert "2 already FINISHED, 2 to run" in third.stdout
+    assert "Launching 2 jobs" in third.stdout + third.stderr  # the finished ones are not
     now = children(workdir, status="FINISHED")
     assert len(now) == 4
     assert len({r.data.tags["ablation.config_hash"] for r in now}) == 4
