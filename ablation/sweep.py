@@ -140,7 +140,8 @@ class SweepCallback(Callback):
         reaped = tracking.reap_stale(client, self.exp_id)
         done = tracking.finished_hashes(client, self.exp_id)
         todo = [c for c in cells if first.rerun or c.config_hash not in done]
-        if not todo:  # a no-op rerun: no parent run, no jobs launched
+        adaptive_seeds = adaptive.is_auto(config.hydra.sweeper)  # it may add seeds later
+        if not todo and not adaptive_seeds:  # a no-op rerun: no parent run, no jobs launched
             if reaped:
                 log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
             log.info(
@@ -163,7 +164,7 @@ class SweepCallback(Callback):
             with read_write(config.hydra.launcher):
                 config.hydra.launcher.in_turn = in_turn
                 # only the jobs to run are launched (and counted in "Launching k jobs")
-                skip = len(todo) < len(cells)
+                skip = len(todo) < len(cells) and not adaptive_seeds  # its rounds: all new
                 config.hydra.launcher.jobs_to_run = (
                     [list(c.overrides) for c in todo] if skip else None
                 )
@@ -245,7 +246,7 @@ class SweepCallback(Callback):
             for r in failed
         ]
         finished = sum(r.info.status == "FINISHED" for r in children)
-        grid = sweep_summary.grid_runs(client, self.exp_id, self.cells)
+        grid = sweep_summary.grid_runs(client, self.exp_id, self.cells, self.parent_id)
         best = sweep_summary.summarise(
             client, self.parent_id, len(self.cells), finished, len(failed), grid
         )

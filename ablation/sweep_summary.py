@@ -89,11 +89,17 @@ def describe_start(
     tracking.log_params(client, parent_id, params)
 
 
-def grid_runs(client, exp_id: str, cells: Sequence[Cell]) -> list:
-    """Every cell run of the experiment whose config is one of the grid's (any sweep)."""
+def grid_runs(client, exp_id: str, cells: Sequence[Cell], parent_id: str) -> list:
+    """Every cell run of the experiment whose config is one of the grid's (any sweep),
+    and every run of this sweep (seeds=auto adds seeds the grid did not list)."""
     hashes = {c.config_hash for c in cells}
     runs = tracking.search(client, exp_id, f"tags.`{tracking.TAG_ROLE}` = 'cell'")
-    return [r for r in runs if r.data.tags.get(tracking.TAG_HASH) in hashes]
+    return [
+        r
+        for r in runs
+        if r.data.tags.get(tracking.TAG_HASH) in hashes
+        or r.data.tags.get(tracking.TAG_PARENT) == parent_id
+    ]
 
 
 def best_cell(runs: list) -> tuple[str, float, str] | None:
