@@ -51,8 +51,16 @@ SHOWS_CONFIG = ("--help", "-h", "--cfg", "-c")
 def resolve_shown_config(argv: list[str]) -> list[str]:
     """``argv`` plus ``--resolve`` when it asks to see the config (layer sizes, not
     ``${depth_hidden:${depth}}``); unchanged otherwise."""
-    if "--resolve" in argv or not any(a in SHOWS_CONFIG for a in argv[1:]):
+    if "--resolve" in argv or not any(a.split("=")[0] in SHOWS_CONFIG for a in argv[1:]):
         return argv
+    # Hydra cannot resolve the hydra node on its own (it refers to the job's keys,
+    # e.g. ${experiment_name}): --cfg hydra stays as Hydra prints it
+    for i, arg in enumerate(argv[1:], start=1):
+        value = arg.split("=", 1)[1] if arg.startswith("--cfg=") else None
+        if arg in ("--cfg", "-c") and i + 1 < len(argv):
+            value = argv[i + 1]
+        if value == "hydra":
+            return argv
     return [*argv, "--resolve"]
 
 
