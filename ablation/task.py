@@ -171,7 +171,8 @@ class TaskLog:
 
         self._last_line = now
         left = (now - self._t0) / max(done, 1) * max(total - done, 0)
-        log.info(f"  {self._name}: {done}/{total} ({done / total:.0%}), ~{format_duration(left)} left")
+        share = f"{done}/{total} ({done / total:.0%})"
+        log.info(f"  {self._name}: {share}, ~{format_duration(left)} left")
 
     def close(self) -> None:
         if self._bar is not None:
