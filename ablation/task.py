@@ -22,6 +22,7 @@ Hydra's config search path are appended to ``sys.path``). See docs/extending.md.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import sys
@@ -78,18 +79,33 @@ def add_config_dirs(cfg: DictConfig | None = None) -> None:
             sys.path.append(str(path))
 
 
+def _locate(target: str) -> Any:
+    """Import the longest module prefix of ``target`` and get the rest as attributes. An
+    import error inside that module (a missing dependency) is raised as it is."""
+    parts = target.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        name = ".".join(parts[:cut])
+        try:
+            found = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name and (name == err.name or name.startswith(err.name + ".")):
+                continue  # no module by this name: try a shorter one
+            raise
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute)
+        return found
+    raise ModuleNotFoundError(f"no module named {parts[0]!r}")
+
+
 def resolve(target: str) -> Callable:
     """The callable named ``pkg.module.function``; ``ConfigError`` (one line) otherwise."""
-    from hydra.utils import get_method
-
     try:
-        function = get_method(target)
-    except Exception as err:  # ImportError, AttributeError, or an error inside the module
-        cause = err.__cause__ or err
+        function = _locate(target)
+    except Exception as err:  # not found, or an error while importing the user's module
+        text = str(err).splitlines()[0] if str(err) else ""
         raise ConfigError(
-            f"task._target_={target!r} cannot be imported ({type(cause).__name__}: "
-            f"{str(cause).splitlines()[0] if str(cause) else ''}); put its package on "
-            "PYTHONPATH or its .py file next to the sweep config (-cd FOLDER)"
+            f"task._target_={target!r} cannot be imported ({type(err).__name__}: {text}); "
+            "put its package on PYTHONPATH or its .py file next to the sweep config (-cd FOLDER)"
         ) from None
     if not callable(function):
         raise ConfigError(f"task._target_={target!r} is not a function; name a callable")
