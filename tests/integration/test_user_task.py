@@ -4,6 +4,7 @@ swept into a real store, resumed and reported; a task that raises; bad return va
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -116,7 +117,7 @@ def test_a_task_that_raises_is_failed_with_its_traceback_and_the_sweep_goes_on(w
     assert failed.data.tags["ablation.failure"] == "RuntimeError: boom in the user's code (seed 0)"
     client = MlflowClient(store_uri(workdir))
     error = client.download_artifacts(failed.info.run_id, "error.txt", str(workdir))
-    trace = open(error).read()
+    trace = Path(error).read_text()
     assert "Traceback" in trace and 'boom_task.py", line' in trace and "RuntimeError" in trace
     # what it logged before it raised is kept
     assert len(client.get_metric_history(failed.info.run_id, "test/acc")) == 3
