@@ -103,9 +103,14 @@ def resolve(target: str) -> Callable:
         function = _locate(target)
     except Exception as err:  # not found, or an error while importing the user's module
         text = str(err).splitlines()[0] if str(err) else ""
+        missing = getattr(err, "name", None)
+        ours = missing and (target + ".").startswith(missing + ".")
+        if isinstance(err, ModuleNotFoundError) and missing and not ours:
+            fix = f"its module needs {missing!r}: install it where the cells run"
+        else:
+            fix = "put its package on PYTHONPATH or its .py file next to the sweep config (-cd)"
         raise ConfigError(
-            f"task._target_={target!r} cannot be imported ({type(err).__name__}: {text}); "
-            "put its package on PYTHONPATH or its .py file next to the sweep config (-cd FOLDER)"
+            f"task._target_={target!r} cannot be imported ({type(err).__name__}: {text}); {fix}"
         ) from None
     if not callable(function):
         raise ConfigError(f"task._target_={target!r} is not a function; name a callable")
