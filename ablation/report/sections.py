@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablation.config import PROTOCOL_PARAMS
+from ablation.config import MLP_TASK, PROTOCOL_PARAMS
 from ablation.data.loading import DATASETS
 from ablation.report.cells import sorted_levels
 from ablation.report.reference import Reference
@@ -58,6 +58,16 @@ class Context:
     comp: pd.DataFrame | None
     fig_dir: Path
     sort_key: Callable
+    #: ``task._target_`` when the runs are of a user's task (None: the built-in MLP)
+    task: str | None = None
+
+
+def user_task(runs: pd.DataFrame) -> str | None:
+    """The ``task._target_`` of runs of a user's task; None for the built-in MLP's runs
+    (whose ``task`` node is not logged). The paper's parts of the report need MLP runs."""
+    targets = {str(p.get("task._target_", MLP_TASK)) for p in runs["params"] if isinstance(p, dict)}
+    targets.discard(MLP_TASK)
+    return ", ".join(sorted(targets)) or None
 
 
 def fmt_ci(mean: float, lo: float, hi: float, digits: int = 2, values=None) -> str:
@@ -140,7 +150,26 @@ def _distinct(ctx: Context, key: str) -> str:
     return "; ".join(f"{v} ({n} runs)" for v, n in counts.items())
 
 
+def _task_protocol(doc: Document, ctx: Context) -> None:
+    """A user's task: what trained the cells and its settings held fixed."""
+    doc.add(Heading("Protocol"))
+    doc.add(Bullets([f"Task: {ctx.task} (a task of the user's own, task._target_)."]))
+    keys = sorted({k for p in ctx.fin["params"] for k in p if k.startswith("task.")})
+    rows = [(k, _distinct(ctx, k)) for k in keys if k != "task._target_" and k not in ctx.vary]
+    rows = [(k, v) for k, v in rows if v]
+    if rows:
+        doc.add(
+            Table(
+                pd.DataFrame(rows, columns=["param", "values (finished runs)"]),
+                "The task's settings that are not factors, read from the run params.",
+            )
+        )
+
+
 def protocol(doc: Document, ctx: Context) -> None:
+    if ctx.task:
+        _task_protocol(doc, ctx)
+        return
     doc.add(Heading("Protocol"))
     names = sorted(set(ctx.runs["params"].map(lambda p: p.get("data.name", "?"))))
     items = [f"Data '{n}': {_source_summary(n)}." for n in names]
@@ -371,11 +400,12 @@ def _per_digit(fin: pd.DataFrame, prefix: str) -> pd.DataFrame:
 def per_class(doc: Document, ctx: Context, make_figures: bool) -> None:
     from ablation.report import figures as figs
 
-    doc.add(Heading("Per class"))
     fin = ctx.fin
     if fin.empty or fin[[f"recall_{k}" for k in range(10)]].isna().all().all():
-        doc.add(Para("No per-class metrics (test/recall_k) were logged."))
+        if not ctx.task:  # the MLP logs them: say they are missing; a user task need not
+            doc.add(Heading("Per class"), Para("No per-class metrics (test/recall_k) were logged."))
         return
+    doc.add(Heading("Per class"))
     recall, precision = _per_digit(fin, "recall"), _per_digit(fin, "precision")
     overall = recall.mean(axis=0).sort_values()
     hardest = list(overall.index[:3])
