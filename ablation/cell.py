@@ -13,7 +13,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from ablation.config import (
+    TASK_FRAMEWORK_KEYS,
     Config,
+    ConfigError,
     flatten,
     hashes,
     is_full_batch,
@@ -56,6 +58,12 @@ class Cell:
         options = {k: flat[f"optim.{k}"] for k in chosen.options if f"optim.{k}" in flat}
         options.update(optim_extra(plain))
         if is_mlp_task(flat):
+            stray = [k for k in flat if k.startswith("task.") and k[5:] not in TASK_FRAMEWORK_KEYS]
+            if stray:
+                raise ConfigError(
+                    f"{stray[0]} is not a setting of task=mlp (the built-in network); set "
+                    "task._target_ to your function to give it fields of its own"
+                )
             label, own = cell_label(config), {}
         else:
             resolve(config.task._target_)  # fails here, before any job, if not importable

@@ -56,6 +56,11 @@ def test_explicit_task_mlp_is_the_default(cell_of):
     assert cell_of("task=mlp").config_hash == cell_of().config_hash
 
 
+def test_the_mlp_task_takes_no_fields_of_its_own(cell_of):
+    with pytest.raises(ConfigError, match="task.alpha is not a setting of task=mlp"):
+        cell_of("task.alpha=0.1")
+
+
 def test_a_user_task_is_defined_by_its_own_fields_and_seed(cell_of):
     cell = cell_of(USER_TASK, "task.alpha=0.001", "task.loss=hinge", "seed=2")
     assert not cell.is_mlp
