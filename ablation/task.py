@@ -228,7 +228,10 @@ def run_task(cell, client, run_id: str, *, progress: bool) -> dict[str, float]:
 
     spec = cell.config.task
     function = resolve(spec._target_)
-    tracking.retry(client.log_text, run_id, OmegaConf.to_yaml(cell.task_config), "config.yaml")
+    own = {k: v for k, v in cell.task_config.items() if k != "seed"}
+    settings = {"task": {"_target_": spec._target_, "metric": spec.metric, **own}}
+    settings["seed"] = cell.config.seed
+    tracking.retry(client.log_text, run_id, OmegaConf.to_yaml(settings), "config.yaml")
     task_log = TaskLog(client, run_id, cell.label, progress_bar=progress)
     tic = time.perf_counter()
     try:
@@ -236,16 +239,16 @@ def run_task(cell, client, run_id: str, *, progress: bool) -> dict[str, float]:
     finally:
         task_log.close()
     final = _final_metrics(result, task_log.last)
-    final["time/fit_s"] = time.perf_counter() - tic
     if spec.metric not in final and spec.metric not in task_log.last:
         raise TaskResultError(
             f"the task neither returned nor logged {spec.metric!r} (task.metric); return it, "
             f"or set task.metric to one of: {', '.join(sorted({*final, *task_log.last}))}"
         )
-    bad = [k for k, v in final.items() if not math.isfinite(v)]
+    final["time/fit_s"] = time.perf_counter() - tic
     buffer = tracking.MetricBuffer(client, run_id)
     buffer.add(task_log.step, final)
     buffer.flush()
-    if spec.metric in bad:
-        raise TaskResultError(f"the task's {spec.metric} is {final[spec.metric]} (not finite)")
+    response = final.get(spec.metric, task_log.last.get(spec.metric))
+    if not math.isfinite(response):
+        raise TaskResultError(f"the task's {spec.metric} is {response} (not finite)")
     return {**task_log.last, **final, "_step": task_log.step}
