@@ -124,3 +124,14 @@ def test_final_metrics_are_numbers_by_key():
         _final_metrics(0.9, {})
     with pytest.raises(TaskResultError, match="'test/acc': 'high'; every final metric"):
         _final_metrics({"test/acc": "high"}, {})
+
+
+def test_the_report_tells_a_user_task_from_the_mlp_by_its_logged_target():
+    import pandas as pd
+
+    from ablation.report.sections import user_task
+
+    mlp = pd.DataFrame({"params": [{"init.name": "random", "seed": "0"}, {"seed": "1"}]})
+    assert user_task(mlp) is None
+    mine = pd.DataFrame({"params": [{"task._target_": "task.train", "task.alpha": "0.1"}] * 2})
+    assert user_task(mine) == "task.train"
