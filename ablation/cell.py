@@ -44,7 +44,7 @@ class Cell:
     optimizer_options: dict[str, Any]  # keyword arguments of the optimiser, by its options
     overrides: tuple[str, ...] = field(default=())
     #: what a user task is called with (its own ``task.*`` fields and ``seed``); {} for the MLP
-    task_config: dict[str, Any] = field(default_factory=dict)
+    task_args: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: DictConfig, overrides: Sequence[str] = ()) -> Cell:
@@ -79,7 +79,7 @@ class Cell:
             params=_applicable(task_keys(flat), chosen.options),
             optimizer_options=options,
             overrides=tuple(overrides),
-            task_config=own,
+            task_args=own,
         )
 
     @property

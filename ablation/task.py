@@ -228,14 +228,14 @@ def run_task(cell, client, run_id: str, *, progress: bool) -> dict[str, float]:
 
     spec = cell.config.task
     function = resolve(spec._target_)
-    own = {k: v for k, v in cell.task_config.items() if k != "seed"}
+    own = {k: v for k, v in cell.task_args.items() if k != "seed"}
     settings = {"task": {"_target_": spec._target_, "metric": spec.metric, **own}}
     settings["seed"] = cell.config.seed
     tracking.retry(client.log_text, run_id, OmegaConf.to_yaml(settings), "config.yaml")
     task_log = TaskLog(client, run_id, cell.label, progress_bar=progress)
     tic = time.perf_counter()
     try:
-        result = function(dict(cell.task_config), task_log)
+        result = function(dict(cell.task_args), task_log)
     finally:
         task_log.close()
     final = _final_metrics(result, task_log.last)

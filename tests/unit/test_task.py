@@ -48,7 +48,7 @@ def test_mlp_configs_keep_the_hashes_they_had_before_tasks(
     cell = cell_of(*overrides)
     assert cell.is_mlp and cell.config.task._target_ == MLP_TASK
     assert (cell.config_hash, cell.cell_hash) == (config_key, cell_key)
-    assert cell.task_config == {}
+    assert cell.task_args == {}
     assert not any(k.startswith("task.") for k in cell.params)
 
 
@@ -64,7 +64,7 @@ def test_the_mlp_task_takes_no_fields_of_its_own(cell_of):
 def test_a_user_task_is_defined_by_its_own_fields_and_seed(cell_of):
     cell = cell_of(USER_TASK, "task.alpha=0.001", "task.loss=hinge", "seed=2")
     assert not cell.is_mlp
-    assert cell.task_config == {"alpha": 0.001, "loss": "hinge", "seed": 2}
+    assert cell.task_args == {"alpha": 0.001, "loss": "hinge", "seed": 2}
     assert cell.params == {
         "seed": 2,
         "task._target_": "tests.unit.test_task.train_constant",
@@ -90,8 +90,8 @@ def test_a_user_task_is_defined_by_its_own_fields_and_seed(cell_of):
 
 def test_a_user_task_takes_nested_and_list_fields(cell_of):
     cell = cell_of(USER_TASK, "+task.model={width:64,act:relu}", "task.sizes=[1,2]")
-    assert cell.task_config["model"] == {"width": 64, "act": "relu"}
-    assert cell.task_config["sizes"] == [1, 2]
+    assert cell.task_args["model"] == {"width": 64, "act": "relu"}
+    assert cell.task_args["sizes"] == [1, 2]
     assert cell.params["task.model.width"] == 64
 
 
