@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ablation.config import (
+    TASK_FRAMEWORK_KEYS,
     Config,
+    ConfigError,
     flatten,
     hashes,
     is_full_batch,
@@ -22,7 +24,9 @@ from ablation.config import (
     to_config,
 )
 from ablation.data import data_label
+from ablation.identity import is_mlp_task, task_keys
 from ablation.nn import OPTIMIZERS
+from ablation.task import add_config_dirs, resolve, task_label, user_config
 
 #: Where results go, or what to import: not a parameter of the computation.
 NOT_PARAMS = ("tracking.", "plugins", "report")
@@ -56,10 +60,13 @@ class Cell:
     params: dict[str, Any]  # the flattened config, only what applies to this run
     optimizer_options: dict[str, Any]  # keyword arguments of the optimiser, by its options
     overrides: tuple[str, ...] = field(default=())
+    #: what a user task is called with (its own ``task.*`` fields and ``seed``); {} for the MLP
+    task_args: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: DictConfig, overrides: Sequence[str] = ()) -> Cell:
         """Validate ``cfg`` (a composed config, with or without its ``hydra`` node)."""
+        add_config_dirs(cfg)  # a user task may live next to the sweep config
         plain = task_config(cfg)
         config = to_config(plain)
         flat = flatten(plain)
@@ -67,15 +74,35 @@ class Cell:
         chosen = OPTIMIZERS[config.optim.name]
         options = {k: flat[f"optim.{k}"] for k in chosen.options if f"optim.{k}" in flat}
         options.update(optim_extra(plain))
+        if is_mlp_task(flat):
+            stray = [k for k in flat if k.startswith("task.") and k[5:] not in TASK_FRAMEWORK_KEYS]
+            if stray:
+                raise ConfigError(
+                    f"{stray[0]} is not a setting of task=mlp (the built-in network); set "
+                    "task._target_ to your function to give it fields of its own"
+                )
+            label, own = cell_label(config), {}
+        else:
+            resolve(config.task._target_)  # fails here, before any job, if not importable
+            node = plain["task"]
+            container = node if isinstance(node, dict) else OmegaConf.to_container(node)
+            own = user_config(container, config.seed)
+            label = task_label(config.task._target_, {k: v for k, v in own.items() if k != "seed"})
         return cls(
             config=config,
             config_hash=config_key,
             cell_hash=cell_key,
-            label=cell_label(config),
-            params=_applicable(flat, chosen.options),
+            label=label,
+            params=_applicable(task_keys(flat), chosen.options),
             optimizer_options=options,
             overrides=tuple(overrides),
+            task_args=own,
         )
+
+    @property
+    def is_mlp(self) -> bool:
+        """Trained by the built-in network (``task=mlp``), not by a user's ``_target_``."""
+        return is_mlp_task({"task._target_": self.config.task._target_})
 
     @property
     def full_batch(self) -> bool:

@@ -21,13 +21,23 @@ from omegaconf import DictConfig, OmegaConf, flag_override
 
 from ablation.data import DATASETS
 from ablation.errors import ConfigError, user_errors
-from ablation.identity import UNHASHED_KEYS, cell_hash, config_hash, flatten, hashes
+from ablation.identity import (
+    MLP_TASK,
+    TASK_FRAMEWORK_KEYS,
+    UNHASHED_KEYS,
+    cell_hash,
+    config_hash,
+    flatten,
+    hashes,
+)
 from ablation.naming import safe_name as path_safe
 from ablation.nn import ACTIVATIONS, DTYPES, INITS, OPTIMIZERS
 from ablation.nn.checks import LR_RULE, lr_is_valid
 
 # re-exported: their homes are lower down
 __all__ = [
+    "MLP_TASK",
+    "TASK_FRAMEWORK_KEYS",
     "UNHASHED_KEYS",
     "ConfigError",
     "cell_hash",
@@ -216,6 +226,28 @@ class TrackingConfig:
 
 
 @dataclass
+class TaskConfig:
+    """What trains a cell: ``_target_`` names a callable (``pkg.module.function``).
+
+    The node is open: a user task's own fields (``task.alpha``, ...) sit beside these two,
+    are free-form, and reach the callable (see ablation/task.py, docs/extending.md)."""
+
+    _target_: str = MLP_TASK
+    #: the metric the task's results are judged by (the report's response)
+    metric: str = "test/acc"
+
+    def __post_init__(self) -> None:
+        target = self._target_.strip()
+        if not target or "." not in target or any(c.isspace() for c in target):
+            raise ConfigError(
+                f"task._target_={self._target_!r} is not a dotted name; give the module and "
+                "function, e.g. task._target_=my_pkg.train (task=mlp for the built-in network)"
+            )
+        if not self.metric.strip():
+            raise ConfigError("task.metric is empty; name the metric to judge by, e.g. test/acc")
+
+
+@dataclass
 class Config:
     init: InitConfig = field(default_factory=InitConfig)
     reg: RegConfig = field(default_factory=RegConfig)
@@ -223,6 +255,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
     depth: int = 2
     seed: int = 0
     #: the training subset (and validation split); null: follows ``seed``. ``seed`` still
@@ -264,6 +297,7 @@ def register_configs() -> None:
     """Register the schema (``base_config``) and the resolvers of config.yaml."""
     schema = OmegaConf.structured(Config)
     OmegaConf.set_struct(schema.optim, False)  # open for optimiser options (OptimConfig)
+    OmegaConf.set_struct(schema.task, False)  # open for a user task's own fields
     ConfigStore.instance().store(name="base_config", node=schema)
     # output folders are named after experiment_name: keep them inside outputs/ and multirun/
     OmegaConf.register_new_resolver("path_safe", path_safe, replace=True)

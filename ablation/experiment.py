@@ -21,6 +21,7 @@ from ablation.artifacts import confusion_matrix, per_class_metrics
 from ablation.cell import Cell
 from ablation.naming import format_duration
 from ablation.nn import DivergedError
+from ablation.task import run_task
 from ablation.tracking import (
     TAG_CELL,
     TAG_CELL_HASH,
@@ -140,7 +141,10 @@ def run_cell(
             client, run_id, {"ablation.threads": threads, "ablation.blas_threads": blas or "all"}
         )
         with threadpool_limits(limits=blas):
-            metrics = train(cell, client, run_id, progress=progress, threads=threads)
+            if cell.is_mlp:
+                metrics = train(cell, client, run_id, progress=progress, threads=threads)
+            else:  # the user's _target_, with the same run, failure capture and resume
+                metrics = run_task(cell, client, run_id, progress=progress)
         metrics["time/total_s"] = time.perf_counter() - t_start
         buffer = tracking.MetricBuffer(client, run_id)
         buffer.add(metrics["_step"], {"time/total_s": metrics["time/total_s"]})
@@ -160,7 +164,7 @@ def run_cell(
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
 
-    _report_done(client, exp_id, shown, metrics, sweep)
+    _report_done(client, exp_id, shown, metrics, sweep, cell.config.task.metric)
     return CellResult("FINISHED", run_id, label, metrics)
 
 
@@ -185,21 +189,26 @@ def _threads(cell: Cell, blas_threads: int | None) -> tuple[int, int | None]:
         (info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"),
         default=1,
     )
-    if cell.full_batch and cores > 1:
+    if cell.is_mlp and cell.full_batch and cores > 1:
         return cores, 1
     return 1, blas_threads
 
 
-def _report_done(client, exp_id: str, label: str, metrics: dict, sweep: SweepInfo | None):
+def _report_done(
+    client, exp_id: str, label: str, metrics: dict, sweep: SweepInfo | None, metric="test/acc"
+):
     """One line per finished cell, with the sweep's progress and time left.
 
     Accuracies are stored as fractions in [0, 1]; the line shows both: ``0.9733 (97.33%)``.
+    A user task's own metric (``task.metric``) comes first.
     """
-    text = (
-        f"done {label}: test/acc {_acc(metrics.get('test/acc'))}  "
-        f"train/acc {_acc(metrics.get('train/acc'))}  "
-        f"({metrics.get('time/total_s', 0):.1f}s)"
-    )
+    keys = dict.fromkeys([metric, "test/acc", "train/acc"])
+    shown = [
+        f"{k} {_acc(metrics[k])}" if k.endswith("acc") else f"{k} {metrics[k]:.4g}"
+        for k in keys
+        if k in metrics
+    ]
+    text = f"done {label}: {'  '.join(shown)}  ({metrics.get('time/total_s', 0):.1f}s)"
     if sweep and sweep.parent_run_id and sweep.todo:
         query = f"tags.`{TAG_PARENT}` = '{sweep.parent_run_id}'"
         children = tracking.search(client, exp_id, query)

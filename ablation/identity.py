@@ -24,6 +24,31 @@ UNHASHED_KEYS = (
     "plugins",
 )
 
+#: ``task._target_`` of the built-in NumPy MLP (conf/task/mlp.yaml).
+MLP_TASK = "ablation.train_cell.train"
+#: Fields of the ``task`` node that the framework reads; the rest are the task's own.
+TASK_FRAMEWORK_KEYS = ("_target_", "metric")
+
+
+def is_mlp_task(flat: dict[str, Any]) -> bool:
+    """True for the built-in MLP (also for configs without a ``task`` node)."""
+    return flat.get("task._target_", MLP_TASK) == MLP_TASK
+
+
+def task_keys(flat: dict[str, Any]) -> dict[str, Any]:
+    """The keys that define what this task computes, plus where things are (filtered
+    later): for the MLP everything but ``task.*``; for a user task ``seed``, the
+    framework's own settings and ``task.*`` except ``task.metric`` (what the report reads)."""
+    if is_mlp_task(flat):
+        return {k: v for k, v in flat.items() if not _under(k, "task")}
+    return {
+        k: v
+        for k, v in flat.items()
+        if k == "seed"
+        or any(_under(k, u) for u in UNHASHED_KEYS)
+        or (_under(k, "task") and k != "task.metric")
+    }
+
 
 def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, Any]:
     """``{"optim": {"lr": 0.1}}`` -> ``{"optim.lr": 0.1}`` (lists stay values)."""
@@ -53,11 +78,11 @@ def hashes(flat: dict[str, Any]) -> tuple[str, str]:
     """``(config_hash, cell_hash)`` of a flattened config (see the two functions below).
 
     A null ``data_seed`` (it follows ``seed``) is left out, so configs from before
-    ``data_seed`` existed keep their hashes.
+    ``data_seed`` existed keep their hashes; so is the MLP's ``task`` node (:func:`task_keys`).
     """
     kept = {
         k: v
-        for k, v in flat.items()
+        for k, v in task_keys(flat).items()
         if not any(_under(k, u) for u in UNHASHED_KEYS) and not (k == "data_seed" and v is None)
     }
     return _digest(kept), _digest({k: v for k, v in kept.items() if k not in SEED_KEYS})

@@ -175,9 +175,12 @@ class SweepCallback(Callback):
         workers = min(_workers(config, in_turn), max(len(todo), 1))
         gflops = None
         total = 0.0
+        unknown = 0  # user-task cells with no history: their time is unknown until one ends
         for cell in todo:
             if durations.get(cell.cell_hash):
                 total += statistics.median(durations[cell.cell_hash])
+            elif not cell.is_mlp:
+                unknown += 1
             else:
                 gflops = gflops or _gemm_gflops()
                 # side by side, a cell has one core of the machine's rate
@@ -227,6 +230,8 @@ class SweepCallback(Callback):
         if reaped:
             log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
         eta = f"about {format_duration(total / workers)} left" if todo else "nothing to do"
+        if unknown:
+            eta = (f"{eta} plus " if total else "") + f"{unknown} cell(s) of unknown time"
         what = "first round of seeds=auto, " if adaptive.is_auto(config.hydra.sweeper) else ""
         log.info(
             f"sweep '{first.experiment_name}': {what}{len(cells)} cells, {len(cells) - len(todo)} "

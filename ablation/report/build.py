@@ -179,6 +179,9 @@ def _build(
     client = store.open_client(uri)
     exp = store.find_experiment(client, experiment)
     raw = store.fetch_runs(client, exp, parent=parent, filter_string=filter_string)
+    task = sections.user_task(raw)
+    if task:  # the paper's comparison is of the paper's network and factors only
+        ref = None
     runs, factors = add_factors(store.latest_per_config(raw))
     vary = varying(runs, factors)
     cells = _cell_labels(summarize_cells(runs, vary), vary)
@@ -215,6 +218,7 @@ def _build(
         comp=comp,
         fig_dir=fig_dir,
         sort_key=level_key,
+        task=task,
     )
     sections.overview(doc, ctx)
     sections.protocol(doc, ctx)
@@ -270,10 +274,8 @@ def _curves_caption(ctx, enc, per_epoch: dict, split: str, refs: bool) -> str:
     """What the learning-curve figure shows, naming only what varies in it."""
     from ablation.report.budget import updates_per_epoch
 
-    text = (
-        f"Learning curves: {split} accuracy (%) against epochs (passes over the training "
-        "set), line = mean over seeds"
-    )
+    steps = "the task's logged steps" if ctx.task else "epochs (passes over the training set)"
+    text = f"Learning curves: {split} accuracy (%) against {steps}, line = mean over seeds"
     n = ctx.fin.groupby("cell")["run_id"].count()
     if (n >= figs.MIN_SEEDS_FOR_BAND).any():
         text += (
@@ -311,7 +313,9 @@ def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[P
     doc.add(Heading("Figures"))
     enc = figs.encoding(ctx.fin, ctx.vary)
     per_epoch = {
-        cell: updates_per_epoch(g["params"].iloc[0]) for cell, g in ctx.fin.groupby("cell")
+        cell: updates_per_epoch(g["params"].iloc[0])
+        for cell, g in ctx.fin.groupby("cell")
+        if not ctx.task  # a user's task logs its own steps, not the MLP's epochs
     }
     refs = [] if budget is None else list(zip(budget["cell"], budget["paper_test"], strict=True))
     for key, name, what in (
@@ -331,6 +335,7 @@ def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[P
             key=key,
             updates_per_epoch=per_epoch,
             references=shown,
+            step_label="step (as logged by the task)" if ctx.task else None,
         )
         made.append(p)
         sections.image(doc, ctx, p, _curves_caption(ctx, enc, per_epoch, what, bool(shown)))
@@ -354,7 +359,8 @@ def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[P
         for kind, row in pairs:
             m, used = _summed_confusion(client, row["run_ids"], Path(tmp))
             if m is None:
-                doc.add(Para(f"No confusion_matrix.csv artifact for the {kind} cell.", "note"))
+                if not ctx.task:  # the MLP saves one; a user's task may not
+                    doc.add(Para(f"No confusion_matrix.csv artifact for the {kind} cell.", "note"))
                 continue
             cell = _short(ctx, row)
             title = f"Confusion matrix, {kind} cell: {cell} (summed over {used} seed(s))"
@@ -368,7 +374,8 @@ def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[P
                 "colour is the count, so the largest confusions stand out; the diagonal "
                 "(correct) is grey with its count.",
             )
-        made += _prediction_figures(doc, ctx, client, roc_row, Path(tmp))
+        if not ctx.task:  # ROC/PR and the gallery predict with the MLP's saved weights
+            made += _prediction_figures(doc, ctx, client, roc_row, Path(tmp))
     return made
 
 

@@ -199,8 +199,12 @@ def learning_curves(
     key: str = "test/acc",
     updates_per_epoch: dict[str, int | None] | None = None,
     references: list[tuple[str, float]] = (),
+    step_label: str | None = None,
 ) -> Path:
     """Accuracy (%) vs. epochs (passes over the training set) per cell, mean over seeds.
+
+    ``step_label`` names the x axis when the steps are not epochs (a user's task logs
+    its own steps); then no update-step axis is drawn.
 
     ``runs`` maps run_id to cell and factors; ``updates_per_epoch`` (cell -> updates) puts
     update steps on a second axis when every cell has the same number; ``references`` are
@@ -238,7 +242,9 @@ def learning_curves(
     else:
         xlabel = "epochs (passes over the training set)"
     per = {u for u in (updates_per_epoch or {}).values()}
-    if per == {1}:
+    if step_label:
+        xlabel = step_label + (" (log scale above 1)" if "log scale" in xlabel else "")
+    elif per == {1}:
         xlabel = "epochs (= full-batch update steps)"
     elif len(per) == 1 and None not in per:
         u = per.pop()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablation.config import PROTOCOL_PARAMS
+from ablation.config import MLP_TASK, PROTOCOL_PARAMS
 from ablation.data.loading import DATASETS
 from ablation.report.cells import sorted_levels
 from ablation.report.reference import Reference
@@ -58,6 +58,16 @@ class Context:
     comp: pd.DataFrame | None
     fig_dir: Path
     sort_key: Callable
+    #: ``task._target_`` when the runs are of a user's task (None: the built-in MLP)
+    task: str | None = None
+
+
+def user_task(runs: pd.DataFrame) -> str | None:
+    """The ``task._target_`` of runs of a user's task; None for the built-in MLP's runs
+    (whose ``task`` node is not logged). The paper's parts of the report need MLP runs."""
+    targets = {str(p.get("task._target_", MLP_TASK)) for p in runs["params"] if isinstance(p, dict)}
+    targets.discard(MLP_TASK)
+    return ", ".join(sorted(targets)) or None
 
 
 def fmt_ci(mean: float, lo: float, hi: float, digits: int = 2, values=None) -> str:
@@ -145,7 +155,26 @@ def _distinct(ctx: Context, key: str) -> str:
     return "; ".join(f"{v} ({n} runs)" for v, n in counts.items())
 
 
+def _task_protocol(doc: Document, ctx: Context) -> None:
+    """A user's task: what trained the cells and its settings held fixed."""
+    doc.add(Heading("Protocol"))
+    doc.add(Bullets([f"Task: {ctx.task} (a task of the user's own, task._target_)."]))
+    keys = sorted({k for p in ctx.fin["params"] for k in p if k.startswith("task.")})
+    rows = [(k, _distinct(ctx, k)) for k in keys if k != "task._target_" and k not in ctx.vary]
+    rows = [(k, v) for k, v in rows if v]
+    if rows:
+        doc.add(
+            Table(
+                pd.DataFrame(rows, columns=["param", "values (finished runs)"]),
+                "The task's settings that are not factors, read from the run params.",
+            )
+        )
+
+
 def protocol(doc: Document, ctx: Context) -> None:
+    if ctx.task:
+        _task_protocol(doc, ctx)
+        return
     doc.add(Heading("Protocol"))
     names = sorted(set(ctx.runs["params"].map(lambda p: p.get("data.name", "?"))))
     items = [f"Data '{n}': {_source_summary(n)}." for n in names]
@@ -368,14 +397,17 @@ def _anova(doc: Document, ctx: Context) -> None:
 
 def per_class(doc: Document, ctx: Context, make_figures: bool) -> None:
     from ablation.report import figures as figs
-
-    doc.add(Heading("Per class"))
     from ablation.report.per_class import per_class_tables
 
     tables = per_class_tables(ctx.fin, ctx.uri)  # per_class.csv, or old runs' metrics
     if tables is None:
-        doc.add(Para("No per-class numbers (per_class.csv or test/recall_k) were logged."))
+        if not ctx.task:  # the MLP logs them: say they are missing; a user task need not
+            doc.add(
+                Heading("Per class"),
+                Para("No per-class numbers (per_class.csv or test/recall_k) were logged."),
+            )
         return
+    doc.add(Heading("Per class"))
     recall, precision = tables
     overall = recall.mean(axis=0).sort_values()
     hardest = list(overall.index[:3])
