@@ -41,8 +41,8 @@ def test_sklearn_example_is_swept_resumed_and_reported_with_its_own_factors(work
 
     again = cli(*EXAMPLE, *SMALL, cwd=workdir)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "12 already FINISHED, 0 to run" in again.stdout
-    assert "0 cell(s) trained in this sweep" in again.stdout
+    assert "all 12 cells already FINISHED; nothing to run" in again.stdout
+    assert "done task." not in again.stdout and "Launching" not in again.stdout
     assert len(children(workdir, "sgd_digits", status="FINISHED")) == 12
 
     out = workdir / "reports"
