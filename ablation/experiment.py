@@ -21,6 +21,7 @@ from ablation.artifacts import confusion_matrix, per_class_metrics
 from ablation.cell import Cell
 from ablation.naming import format_duration
 from ablation.nn import DivergedError
+from ablation.signals import as_interrupted, ignore_stop_signals
 from ablation.tracking import (
     TAG_CELL,
     TAG_CELL_HASH,
@@ -124,9 +125,8 @@ def run_cell(
         if run_id is None:
             log.info(f"skip {shown}: run {owner.info.run_id} has it ({owner.info.status})")
             return CellResult("SKIPPED", owner.info.run_id, label)
-    tracking.log_params(client, run_id, cell.params)
-
     try:
+        tracking.log_params(client, run_id, cell.params)
         threads, blas = _threads(cell, blas_threads)
         tracking.set_tags(
             client, run_id, {"ablation.threads": threads, "ablation.blas_threads": blas or "all"}
@@ -138,10 +138,6 @@ def run_cell(
         buffer.add(metrics["_step"], {"time/total_s": metrics["time/total_s"]})
         buffer.flush()
         tracking.retry(client.set_terminated, run_id, status="FINISHED")
-    except KeyboardInterrupt:
-        tracking.set_tags(client, run_id, {TAG_FAILURE: "interrupted (Ctrl-C)"})
-        tracking.retry(client.set_terminated, run_id, status="KILLED")
-        raise
     except Exception as err:
         reason = _reason(err)
         tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
@@ -151,9 +147,24 @@ def run_cell(
         if raise_on_failure:
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
+    except BaseException as err:  # a stop signal (SIGINT, SIGTERM, SIGHUP) or an exit
+        _close_stopped(client, run_id, err)
+        raise
 
     _report_done(client, exp_id, shown, metrics, sweep)
     return CellResult("FINISHED", run_id, label, metrics)
+
+
+def _close_stopped(client, run_id: str, err: BaseException) -> None:
+    """Mark the run of a cell stopped by a signal KILLED (else FAILED), saying why."""
+    stop = as_interrupted(err)
+    status, reason = ("KILLED", stop.reason) if stop else ("FAILED", _reason(err))
+    try:
+        with ignore_stop_signals():  # a second signal does not cut the closing short
+            tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
+            tracking.retry(client.set_terminated, run_id, status=status)
+    except Exception as problem:  # e.g. the disk is full: the next start reaps the run
+        log.error(f"could not mark run {run_id} {status}: {_reason(problem)}")
 
 
 def _reason(err: BaseException) -> str:

@@ -13,6 +13,7 @@ end the process with exit code 1 if a cell failed.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import sys
 import time
@@ -27,11 +28,15 @@ from omegaconf import DictConfig, read_write
 from ablation import adaptive, launcher, tracking
 from ablation.cell import Cell
 from ablation.data import DATASETS
-from ablation.errors import ConfigError, user_errors
+from ablation.errors import EXIT_FAILED, ConfigError, exit_status
 from ablation.naming import format_duration
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
 
 log = logging.getLogger("ablation")
+
+#: Parent runs this process opened and has not closed yet (run id -> store URI): what
+#: :func:`close_open_sweeps` closes when the process ends another way than the sweep's end.
+_OPEN_PARENTS: dict[str, str] = {}
 
 
 def expand_cells(master: DictConfig) -> list[Cell]:
@@ -69,6 +74,11 @@ def expand_cells(master: DictConfig) -> list[Cell]:
 
 def _workers(master: DictConfig, in_turn: bool) -> int:
     n_jobs = master.hydra.launcher.get("n_jobs")
+    if n_jobs is not None and int(n_jobs) == 0:
+        raise ConfigError(
+            "hydra.launcher.n_jobs=0 is invalid; give the number of cells to run side by "
+            "side (>= 1), or -1 for one per core"
+        )
     if n_jobs is None or in_turn:
         return 1
     return launcher.cores() if int(n_jobs) < 0 else int(n_jobs)
@@ -123,12 +133,15 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            with user_errors():
-                self._start(config)
+            self._start(config)
         except Exception as err:  # Hydra would only warn, then run every cell without a parent
-            reason = f"{type(err).__name__}: {err}".splitlines()[0]
-            print(f"error: cannot start the sweep: {reason}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
+            _exit_for(err, "cannot start the sweep")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._end(config)
+        except Exception as err:  # Hydra would only warn, and leave the parent RUNNING
+            _exit_for(err, "cannot finish the sweep")
 
     def _start(self, config: DictConfig) -> None:
         self.failed = []
@@ -196,6 +209,7 @@ class SweepCallback(Callback):
             "MLFLOW_TRACKING_URI": self.uri,
             tracking.SWEEP_HOST_ENV: tracking.HOST,
         }
+        _OPEN_PARENTS[self.parent_id] = self.uri
         hydra_overrides = config.hydra.overrides.hydra
         with read_write(hydra_overrides):
             for key, value in job_env.items():
@@ -212,7 +226,7 @@ class SweepCallback(Callback):
             f"  store {self.uri}  parent run {self.parent_id}"
         )
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+    def _end(self, config: DictConfig) -> None:
         if self.parent_id is None:
             return
         client = tracking.client_for(self.uri)
@@ -240,6 +254,7 @@ class SweepCallback(Callback):
         tracking.retry(
             client.set_terminated, self.parent_id, status="FAILED" if failed else "FINISHED"
         )
+        _OPEN_PARENTS.pop(self.parent_id, None)
         self.failed = lines
         log.info(
             f"sweep done: {finished} cell(s) trained in this sweep, {len(failed)} failed"
@@ -247,3 +262,63 @@ class SweepCallback(Callback):
         )
         if lines:  # the last step of the sweep: its exit code says a cell failed
             raise SystemExit(1)
+
+
+def _exit_for(err: Exception, doing: str) -> None:
+    """End the process from a callback (Hydra turns a callback's exception into a warning):
+    one line, the parent run (if any) FAILED, exit 2 for bad input, else 1."""
+    code, message = exit_status(err)
+    if code == EXIT_FAILED:  # not the user's input: say what was being done
+        message = f"error: {doing}: {message.removeprefix('error: ')}"
+    print(message, file=sys.stderr, flush=True)
+    for problem in close_open_sweeps("FAILED", message.removeprefix("error: ").splitlines()[0]):
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+    raise SystemExit(code) from None
+
+
+def close_open_sweeps(status: str, reason: str, *, settle_s: float = 10.0) -> list[str]:
+    """Close the parent runs this process left open, ``status`` and tag ``ablation.failure``.
+
+    Called when the process ends before the sweep's end (a stop signal, an error in the
+    launcher or a callback). The sweep's cells whose processes died with it (joblib workers
+    killed by the launcher's abort) are marked KILLED too, once their processes are gone
+    (waiting up to ``settle_s``); a cell whose process still lives is left to it, and to
+    :func:`ablation.tracking.reap_stale` on the next start. Returns what could not be
+    closed, as one line each (a full disk, a store gone).
+    """
+    problems = []
+    for parent_id, uri in list(_OPEN_PARENTS.items()):
+        try:
+            client = tracking.client_for(uri)
+            for run_id in _reap_children(client, parent_id, settle_s):
+                tracking.set_tags(client, run_id, {tracking.TAG_FAILURE: f"{reason} (the sweep)"})
+            tracking.set_tags(client, parent_id, {tracking.TAG_FAILURE: reason})
+            tracking.retry(client.set_terminated, parent_id, status=status)
+            _OPEN_PARENTS.pop(parent_id, None)
+        except Exception as err:  # the process is ending anyway: say so in one line
+            problems.append(
+                f"could not mark the sweep's parent run {parent_id} {status} "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                "the next sweep on this machine marks it KILLED"
+            )
+    return problems
+
+
+def _reap_children(client, parent_id: str, settle_s: float) -> list[str]:
+    """KILLED: the RUNNING cells of this sweep whose processes are gone; their ids."""
+    run = tracking.retry(client.get_run, parent_id)
+    query = f"tags.`{TAG_PARENT}` = '{parent_id}' and attributes.status = 'RUNNING'"
+    mine = str(os.getpid())
+    deadline = time.monotonic() + settle_s
+    reaped: list[str] = []
+    while True:
+        running = [
+            r
+            for r in tracking.search(client, run.info.experiment_id, query)
+            if r.data.tags.get(tracking.TAG_PID) != mine
+        ]
+        stale = tracking.reap_stale(client, run.info.experiment_id, running)
+        reaped += stale
+        if len(stale) == len(running) or time.monotonic() >= deadline:
+            return reaped
+        time.sleep(0.2)
