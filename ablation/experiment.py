@@ -21,7 +21,7 @@ from ablation.artifacts import confusion_matrix, per_class_metrics
 from ablation.cell import Cell
 from ablation.naming import format_duration
 from ablation.nn import DivergedError
-from ablation.signals import as_interrupted, ignore_stop_signals
+from ablation.signals import as_interrupted, deferred, ignore_stop_signals
 from ablation.tracking import (
     TAG_CELL,
     TAG_CELL_HASH,
@@ -116,16 +116,20 @@ def run_cell(
         tags[TAG_PARENT] = parent
     if sweep and sweep.seed_reason:
         tags[tracking.TAG_SEED_REASON] = sweep.seed_reason
-    if spec.rerun:
-        run_id = tracking.start_run(
-            client, exp_id, name=label, tags={tracking.TAG_HASH: cell.config_hash, **tags}
-        )
-    else:
-        run_id, owner = tracking.claim_cell(client, exp_id, cell.config_hash, name=label, tags=tags)
+    run_id = None
+    try:
+        with deferred():  # a signal while the run is created is raised once its id is known
+            if spec.rerun:
+                run_id = tracking.start_run(
+                    client, exp_id, name=label, tags={tracking.TAG_HASH: cell.config_hash, **tags}
+                )
+            else:
+                run_id, owner = tracking.claim_cell(
+                    client, exp_id, cell.config_hash, name=label, tags=tags
+                )
         if run_id is None:
             log.info(f"skip {shown}: run {owner.info.run_id} has it ({owner.info.status})")
             return CellResult("SKIPPED", owner.info.run_id, label)
-    try:
         tracking.log_params(client, run_id, cell.params)
         threads, blas = _threads(cell, blas_threads)
         tracking.set_tags(
@@ -139,6 +143,8 @@ def run_cell(
         buffer.flush()
         tracking.retry(client.set_terminated, run_id, status="FINISHED")
     except Exception as err:
+        if run_id is None:  # the run could not be created: nothing to close
+            raise
         reason = _reason(err)
         tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
         tracking.retry(client.log_text, run_id, traceback.format_exc(), "error.txt")
@@ -148,7 +154,8 @@ def run_cell(
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
     except BaseException as err:  # a stop signal (SIGINT, SIGTERM, SIGHUP) or an exit
-        _close_stopped(client, run_id, err)
+        if run_id is not None:
+            _close_stopped(client, run_id, err)
         raise
 
     _report_done(client, exp_id, shown, metrics, sweep)

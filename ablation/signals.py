@@ -97,7 +97,31 @@ def ignore_stop_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+#: Inside :func:`deferred` (its depth), and the signals that arrived there.
+_deferring: list[bool] = []
+_pending: list[int] = []
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """A stop signal arriving inside is raised at the end of the block, not in it: for
+    creating a run and noting its id, which a signal must not split (the run would be
+    left RUNNING with nobody knowing its id until the next start reaps it)."""
+    _deferring.append(True)
+    try:
+        yield
+    finally:
+        _deferring.pop()
+        if not _deferring and _pending:
+            signum = _pending[0]
+            _pending.clear()
+            raise Interrupted(signum)
+
+
 def _on_stop_signal(signum: int, _frame) -> None:
+    if _deferring:
+        _pending.append(signum)
+        return
     raise Interrupted(signum)
 
 
@@ -108,7 +132,11 @@ def _unraisable(previous):
 
     def hook(unraisable) -> None:
         if isinstance(unraisable.exc_value, Interrupted):
-            os.kill(os.getpid(), unraisable.exc_value.signum)
+            # from another thread, a moment later: sent from here, it would be raised (and
+            # dropped) in this hook again; if it lands in a finaliser again, it comes back
+            resend = threading.Timer(0.05, os.kill, (os.getpid(), unraisable.exc_value.signum))
+            resend.daemon = True
+            resend.start()
             return
         previous(unraisable)
 

@@ -30,6 +30,7 @@ from ablation.cell import Cell
 from ablation.data import DATASETS
 from ablation.errors import EXIT_FAILED, ConfigError, exit_status
 from ablation.naming import format_duration
+from ablation.signals import deferred
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
 
 log = logging.getLogger("ablation")
@@ -184,19 +185,22 @@ class SweepCallback(Callback):
                 total += estimate_seconds(cell, gflops / share)
 
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
-        self.parent_id = tracking.start_run(
-            client,
-            self.exp_id,
-            name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
-            tags={
-                TAG_ROLE: "sweep",
-                TAG_OVERRIDES: overrides,
-                "ablation.n_cells": str(len(cells)),
-                "ablation.n_todo": str(len(todo)),
-                "ablation.git_commit": tracking.git_commit(),
-                "ablation.sweep_dir": str(config.hydra.sweep.dir),
-            },
-        )
+        with deferred():  # a signal now is raised once the parent is noted, to be closed
+            self.parent_id = tracking.start_run(
+                client,
+                self.exp_id,
+                name=f"sweep {time.strftime('%Y-%m-%d %H:%M:%S')}",
+                tags={
+                    TAG_ROLE: "sweep",
+                    TAG_OVERRIDES: overrides,
+                    "ablation.n_cells": str(len(cells)),
+                    "ablation.n_todo": str(len(todo)),
+                    "ablation.git_commit": tracking.git_commit(),
+                    "ablation.sweep_dir": str(config.hydra.sweep.dir),
+                },
+            )
+            _OPEN_PARENTS[self.parent_id] = self.uri
+
         job_env = {
             # each job reads these from its own config (hydra.job.env_set); Hydra also
             # sets them in the job's environment, for the processes a job starts
@@ -209,7 +213,6 @@ class SweepCallback(Callback):
             "MLFLOW_TRACKING_URI": self.uri,
             tracking.SWEEP_HOST_ENV: tracking.HOST,
         }
-        _OPEN_PARENTS[self.parent_id] = self.uri
         hydra_overrides = config.hydra.overrides.hydra
         with read_write(hydra_overrides):
             for key, value in job_env.items():
