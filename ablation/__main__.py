@@ -25,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ablation.config import package_dir, register_configs
-from ablation.errors import exit_status
+from ablation.errors import exit_status, quiet_store_tracebacks
 from ablation.signals import as_interrupted, ignore_stop_signals, raise_on_stop_signals
 
 
@@ -35,6 +35,7 @@ def _app(cfg: DictConfig) -> str:
     from ablation.errors import user_errors
     from ablation.experiment import SweepInfo, run_cell
 
+    quiet_store_tracebacks()  # in a joblib worker too
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     # a joblib worker's cell is stopped by a signal like the sweep (no-op in the sweep's
@@ -73,6 +74,7 @@ def _hydra_raises():
 def main() -> None:
     # here, not at import: importing ablation.__main__ registers nothing
     register_configs()
+    quiet_store_tracebacks()
     try:
         with raise_on_stop_signals(), _hydra_raises(), warnings.catch_warnings():
             # conf/hydra/launcher/{ray,submitit_slurm}.yaml shadow the plugins' configs on purpose

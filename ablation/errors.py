@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import sys
 from collections.abc import Iterator
 
@@ -17,7 +18,12 @@ EXIT_USER_ERROR = 2  # bad input: the message says what to change
 
 #: What the message of a write that hit a full disk or the file-size limit contains
 #: (sqlite and MLflow wrap the OSError in their own exceptions, as text).
-_DISK_FULL_TEXT = ("database or disk is full", "file too large", "no space left on device")
+_DISK_FULL_TEXT = (
+    "database or disk is full",
+    "file too large",
+    "no space left on device",
+    "disk i/o error",  # what sqlite says when a write hits RLIMIT_FSIZE
+)
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -46,6 +52,18 @@ def user_errors() -> Iterator[None]:
     except _user_error_types() as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_USER_ERROR) from None
+
+
+def quiet_store_tracebacks() -> None:
+    """MLflow logs every failed store transaction with its full traceback (nine of them for
+    one full disk) before raising it; the exception itself reaches the user as one line."""
+    logger = logging.getLogger("mlflow.store.db.utils")
+    if not any(f is _drop_tracebacks for f in logger.filters):
+        logger.addFilter(_drop_tracebacks)
+
+
+def _drop_tracebacks(record: logging.LogRecord) -> bool:
+    return not (record.levelno >= logging.ERROR and record.exc_info)
 
 
 def is_disk_full(err: BaseException) -> bool:
@@ -110,6 +128,7 @@ def exit_status(err: BaseException) -> tuple[int, str | None]:
     if is_disk_full(err):
         return (
             EXIT_FAILED,
-            f"error: the disk is full or a file hit its size limit ({one_line(err)})",
+            "error: a write failed: the disk is full, a file hit its size limit, or the disk "
+            f"failed ({one_line(err)}); free space and run the same command again",
         )
     return EXIT_FAILED, f"error: {one_line(err)}"
