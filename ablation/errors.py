@@ -128,7 +128,7 @@ def exit_status(err: BaseException) -> tuple[int, str | None]:
     if is_disk_full(err):
         return (
             EXIT_FAILED,
-            "error: a write failed: the disk is full, a file hit its size limit, or the disk "
-            f"failed ({one_line(err)}); free space and run the same command again",
+            f"error: a write failed (disk full, file-size limit or disk error): {one_line(err)}; "
+            "free space and run the same command again",
         )
     return EXIT_FAILED, f"error: {one_line(err)}"

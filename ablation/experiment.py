@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from ablation import tracking
 from ablation.artifacts import confusion_matrix, per_class_metrics
 from ablation.cell import Cell
+from ablation.errors import is_disk_full, one_line
 from ablation.naming import format_duration
 from ablation.nn import DivergedError
 from ablation.signals import as_interrupted, deferred, ignore_stop_signals
@@ -145,6 +146,9 @@ def run_cell(
     except Exception as err:
         if run_id is None:  # the run could not be created: nothing to close
             raise
+        if is_disk_full(err):  # not this cell's fault: every later cell would fail too
+            _close_stopped(client, run_id, err)  # FAILED if the store still takes it
+            raise
         reason = _reason(err)
         tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
         tracking.retry(client.log_text, run_id, traceback.format_exc(), "error.txt")
@@ -177,6 +181,8 @@ def _close_stopped(client, run_id: str, err: BaseException) -> None:
 def _reason(err: BaseException) -> str:
     if isinstance(err, DivergedError):
         return f"diverged: {err}"
+    if is_disk_full(err):
+        return f"a write failed (disk full, file-size limit or disk error): {one_line(err)}"
     return f"{type(err).__name__}: {err}".splitlines()[0][:500]
 
 

@@ -17,6 +17,7 @@ import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,17 @@ def expand_cells(master: DictConfig) -> list[Cell]:
             "run one sweep per experiment"
         )
     return cells
+
+
+def _check_sweep_dir(folder: str) -> None:
+    """Hydra creates the sweep's folder only after the parent run exists: check it first."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"hydra.sweep.dir={folder} cannot be created ({err.strerror}); "
+            "pass hydra.sweep.dir=a/writable/folder"
+        ) from None
 
 
 def _workers(master: DictConfig, in_turn: bool) -> int:
@@ -147,6 +159,7 @@ class SweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         self.failed = []
         self.cells = cells = expand_cells(config)
+        _check_sweep_dir(str(config.hydra.sweep.dir))
         first = cells[0].config
         self.uri = tracking.resolve_uri(first.tracking.uri)
         client = tracking.client_for(self.uri)
