@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
@@ -30,6 +28,7 @@ from ablation import adaptive, launcher, tracking
 from ablation.cell import Cell
 from ablation.data import DATASETS
 from ablation.errors import EXIT_FAILED, ConfigError, exit_status
+from ablation.grid import expand_cells
 from ablation.naming import format_duration
 from ablation.signals import deferred
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
@@ -39,39 +38,6 @@ log = logging.getLogger("ablation")
 #: Parent runs this process opened and has not closed yet (run id -> store URI): what
 #: :func:`close_open_sweeps` closes when the process ends another way than the sweep's end.
 _OPEN_PARENTS: dict[str, str] = {}
-
-
-def expand_cells(master: DictConfig) -> list[Cell]:
-    """Every job of the multirun, composed and validated exactly as the launcher will."""
-    # Hydra's public API has no "list the jobs of this sweep": BasicSweeper.split_arguments
-    # is the basic sweeper's own expansion, so the cells here are the jobs it launches
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    params = master.hydra.sweeper.get("params") or {}
-    arguments = [f"{k}={v}" for k, v in params.items()]
-    arguments += list(master.hydra.overrides.task)
-    if adaptive.is_auto(master.hydra.sweeper):  # seeds=auto: its first round
-        settings = adaptive.settings_of(master.hydra.sweeper)  # ConfigError before any run
-        arguments = adaptive.first_round_arguments(arguments, settings.min_seeds)
-    loader = GlobalHydra.instance().config_loader()
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-    (jobs,) = BasicSweeper.split_arguments(parsed, None)
-    if not jobs:
-        raise ConfigError("the sweep is empty: a sweep list has no values (e.g. 'init=')")
-    cells = []
-    for overrides in jobs:
-        composed = loader.load_sweep_config(master, list(overrides))
-        try:
-            cells.append(Cell.from_config(composed, overrides))
-        except ConfigError as err:
-            raise ConfigError(f"{err}\n  in the cell: {' '.join(overrides)}") from None
-    names = {c.config.experiment_name for c in cells}
-    if len(names) > 1:
-        raise ConfigError(
-            f"one sweep must write to one experiment, got experiment_name in {sorted(names)}; "
-            "run one sweep per experiment"
-        )
-    return cells
 
 
 def _check_sweep_dir(folder: str) -> None:
