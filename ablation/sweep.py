@@ -41,14 +41,16 @@ _OPEN_PARENTS: dict[str, str] = {}
 
 
 def _check_sweep_dir(folder: str) -> None:
-    """Hydra creates the sweep's folder only after the parent run exists: check it first."""
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError as err:
+    """Hydra creates the sweep's folder only after the parent run exists: check first that
+    it can be (its nearest existing folder is a writable folder), creating nothing."""
+    path = Path(folder).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "not a folder" if not existing.is_dir() else "not writable"
         raise ConfigError(
-            f"hydra.sweep.dir={folder} cannot be created ({err.strerror}); "
+            f"hydra.sweep.dir={folder} cannot be created ({existing} is {why}); "
             "pass hydra.sweep.dir=a/writable/folder"
-        ) from None
+        )
 
 
 def _workers(master: DictConfig, in_turn: bool) -> int:
