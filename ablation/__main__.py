@@ -6,11 +6,16 @@ python -m ablation -cn paper_table3                  # a named study from sweeps
 python -m ablation -m ... hydra/launcher=local       # cells in parallel, one per core
 python -m ablation -m ... hydra/launcher=basic       # cells in turn, each on every core
 
-A sweep with a failed cell exits 1 (raised by ``ablation.sweep.SweepCallback`` at its end).
+Exit status: 0 done; 1 a cell failed (raised by ``ablation.sweep.SweepCallback`` at its
+end) or something broke; 2 bad input (one ``error:`` line, nothing run); 128 + the signal
+after SIGINT (130), SIGTERM (143) or SIGHUP (129), with the running cell and the sweep's
+parent run marked KILLED. Whatever ends the process, a parent run it opened is closed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import warnings
 
@@ -20,6 +25,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ablation.config import package_dir, register_configs
+from ablation.errors import exit_status, quiet_store_tracebacks
+from ablation.signals import as_interrupted, ignore_stop_signals, raise_on_stop_signals
 
 
 def _app(cfg: DictConfig) -> str:
@@ -28,9 +35,12 @@ def _app(cfg: DictConfig) -> str:
     from ablation.errors import user_errors
     from ablation.experiment import SweepInfo, run_cell
 
+    quiet_store_tracebacks()  # in a joblib worker too
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    with user_errors():
+    # a joblib worker's cell is stopped by a signal like the sweep (no-op in the sweep's
+    # own process, where main() installed the handlers)
+    with raise_on_stop_signals(), user_errors():
         cell = Cell.from_config(cfg, list(hc.overrides.task))
         result = run_cell(
             cell,
@@ -64,18 +74,56 @@ def resolve_shown_config(argv: list[str]) -> list[str]:
     return [*argv, "--resolve"]
 
 
+@contextlib.contextmanager
+def _hydra_raises():
+    """Hydra re-raises what its app and composition raise (instead of printing its own
+    multi-line report, with a HYDRA_FULL_ERROR hint, and exiting 1): :func:`main` turns it
+    into one line and the right exit status. This is Hydra's documented switch; it is the
+    only hook before Hydra's ``run_and_report`` swallows the exception."""
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
+
+
 def main() -> None:
     # here, not at import: importing ablation.__main__ registers nothing
     register_configs()
     sys.argv = resolve_shown_config(sys.argv)
-    # conf/hydra/launcher/{ray,submitit_slurm}.yaml shadow the plugins' configs on purpose
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema"
-        )
-        hydra.main(config_path=str(package_dir("conf")), config_name="config", version_base="1.3")(
-            _app
-        )()
+    quiet_store_tracebacks()
+    try:
+        with raise_on_stop_signals(), _hydra_raises(), warnings.catch_warnings():
+            # conf/hydra/launcher/{ray,submitit_slurm}.yaml shadow the plugins' configs on purpose
+            warnings.filterwarnings(
+                "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema"
+            )
+            hydra.main(
+                config_path=str(package_dir("conf")), config_name="config", version_base="1.3"
+            )(_app)()
+    except BaseException as err:
+        raise SystemExit(_finish(err)) from None
+
+
+def _finish(err: BaseException) -> int:
+    """Close what the process left open, print one line, and return the exit status."""
+    code, message = exit_status(err)
+    if message:
+        print(message, file=sys.stderr, flush=True)
+    if code != 0 and "ablation.sweep" in sys.modules:  # a sweep started: close its parent
+        from ablation.sweep import close_open_sweeps
+
+        stop = as_interrupted(err)
+        status = "KILLED" if stop else "FAILED"
+        reason = stop.reason if stop else (message or f"exit status {code}").removeprefix("error: ")
+        with ignore_stop_signals():  # a second signal does not cut the closing short
+            for problem in close_open_sweeps(status, reason.splitlines()[0]):
+                print(f"error: {problem}", file=sys.stderr, flush=True)
+    return code
 
 
 if __name__ == "__main__":

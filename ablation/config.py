@@ -19,6 +19,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, flag_override
 
+from ablation import rules
 from ablation.data import DATASETS
 from ablation.errors import ConfigError, user_errors
 from ablation.identity import (
@@ -81,14 +82,6 @@ def _choose(field_name: str, value: str, choices) -> None:
         )
 
 
-def _positive(field_name: str, value: float | None, *, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{field_name}={value} is invalid; it must be {bound}")
-
-
 @dataclass
 class InitConfig:
     name: str = "kaiming"
@@ -104,7 +97,7 @@ class RegConfig:
 
     def __post_init__(self) -> None:
         _choose("reg.name", self.name, REGULARISERS)
-        _positive("reg.l2", self.l2, allow_zero=True)
+        rules.check_fields(self, "reg.")
         if self.name == "none" and self.l2 != 0:
             raise ConfigError(
                 f"reg.l2={self.l2} but reg=none; use reg=l2 reg.l2={self.l2} to regularise"
@@ -122,13 +115,13 @@ class DataConfig:
     def __post_init__(self) -> None:
         _choose("data.name", self.name, tuple(DATASETS))
         spec = DATASETS[self.name]
-        _positive("data.n_val", self.n_val, allow_zero=True)
+        if self.n_train is not None and self.n_train < rules.MIN_TRAIN_ROWS:
+            raise ConfigError(
+                f"data.n_train={self.n_train} is too small; use at least "
+                f"{rules.MIN_TRAIN_ROWS} rows (or null for the whole training set)"
+            )
+        rules.check_fields(self, "data.")
         if self.n_train is not None:
-            if self.n_train < 100:
-                raise ConfigError(
-                    f"data.n_train={self.n_train} is too small; use at least 100 rows "
-                    "(or null for the whole training set)"
-                )
             available = spec.train_size
             if available is not None and self.n_train > available:
                 raise ConfigError(
@@ -175,8 +168,7 @@ class ModelConfig:
                 f"model.hidden has {len(self.hidden)} layers but model.activations has "
                 f"{len(self.activations)}; give one activation per hidden layer"
             )
-        for width in self.hidden:
-            _positive("model.hidden", width)
+        rules.check_fields(self, "model.")
         for name in self.activations:
             _choose("model.activations", name, tuple(ACTIVATIONS))
 
@@ -201,22 +193,18 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _choose("optim.name", self.name, tuple(OPTIMIZERS))
-        _positive("optim.max_loss", self.max_loss)
         if not lr_is_valid(self.lr):
             raise ConfigError(f"optim.lr={self.lr} is invalid; it must be {LR_RULE}")
-        _positive("optim.eval_every", self.eval_every)
+        rules.check_fields(self, "optim.")
         if is_full_batch(self.name):
             if self.iterations is None:
                 raise ConfigError("optim=gd needs optim.iterations (full-batch steps)")
-            _positive("optim.iterations", self.iterations)
         else:
             if self.epochs is None or self.batch_size is None:
                 raise ConfigError(
                     f"optim={self.name} needs optim.epochs and optim.batch_size "
                     "(minibatch training); use optim=gd for full-batch steps"
                 )
-            _positive("optim.epochs", self.epochs)
-            _positive("optim.batch_size", self.batch_size)
 
 
 @dataclass
@@ -279,12 +267,17 @@ class Config:
             )
         if not self.experiment_name.strip():
             raise ConfigError("experiment_name is empty; give the study a name")
-        if self.seed < 0:
-            raise ConfigError(f"seed={self.seed} is invalid; use a non-negative integer")
-        if self.data_seed is not None and self.data_seed < 0:
+        rules.check_fields(self)  # seed and data_seed (null: follows seed) among them
+        self._check_training_rows()
+
+    def _check_training_rows(self) -> None:
+        """Validation rows come out of the training rows: enough must be left to train on."""
+        data = self.data
+        rows = data.n_train if data.n_train is not None else DATASETS[data.name].train_size
+        if rows is not None and rows - data.n_val < rules.MIN_TRAIN_ROWS:
             raise ConfigError(
-                f"data_seed={self.data_seed} is invalid; use a non-negative integer "
-                "(or null to follow seed)"
+                f"data.n_val={data.n_val} leaves {rows - data.n_val} of {rows} training rows; "
+                f"keep at least {rules.MIN_TRAIN_ROWS} (data.n_val<={rows - rules.MIN_TRAIN_ROWS})"
             )
 
     @property
@@ -327,6 +320,8 @@ def optim_extra(cfg: DictConfig | dict) -> dict[str, Any]:
     items = (node if isinstance(node, dict) else OmegaConf.to_container(node, resolve=True)).items()
     known = {f.name for f in fields(OptimConfig)}
     extra = {k: v for k, v in items if k not in known}
+    for key, value in extra.items():
+        rules.check(f"optim.{key}", value)  # NaN, inf, or out of its range
     cls = OPTIMIZERS.get(node["name"])
     if cls is not None:
         for key in extra:

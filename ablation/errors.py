@@ -1,4 +1,5 @@
-"""Error types a user can fix, and the one place that turns them into one console line.
+"""Error types a user can fix, and the one place that turns an exception into one console
+line and an exit status.
 
 Everyone may import this module: it imports nothing of the project at module level.
 """
@@ -6,24 +7,128 @@ Everyone may import this module: it imports nothing of the project at module lev
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import sys
 from collections.abc import Iterator
+
+#: Exit statuses of ``python -m ablation`` (a stop signal exits with 128 + its number).
+EXIT_FAILED = 1  # a cell failed, or something broke that is not the user's input
+EXIT_USER_ERROR = 2  # bad input: the message says what to change
+
+#: What the message of a write that hit a full disk or the file-size limit contains
+#: (sqlite and MLflow wrap the OSError in their own exceptions, as text).
+_DISK_FULL_TEXT = (
+    "database or disk is full",
+    "file too large",
+    "no space left on device",
+    "disk i/o error",  # what sqlite says when a write hits RLIMIT_FSIZE
+)
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+#: Lines of Hydra's and OmegaConf's messages that say nothing the user can act on.
+_HYDRA_NOISE = ("Config search path:", "full_key:", "object_type=", "reference_type=")
 
 
 class ConfigError(ValueError):
     """A config value is invalid; the message names the field and the fix."""
 
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the errors a user can fix (bad config, data, store) into one line and exit 2."""
+def _user_error_types() -> tuple[type[BaseException], ...]:
     # imported here, not at the top: DataError lives in the data layer, and
     # TrackingError in ablation.tracking, which pulls in MLflow (the schema must not)
     from ablation.data import DataError
     from ablation.tracking import TrackingError
 
+    return (ConfigError, DataError, TrackingError)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix (bad config, data, store) into one line and exit 2."""
     try:
         yield
-    except (ConfigError, DataError, TrackingError) as err:
+    except _user_error_types() as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_USER_ERROR) from None
+
+
+def quiet_store_tracebacks() -> None:
+    """MLflow logs every failed store transaction with its full traceback (nine of them for
+    one full disk) before raising it; the exception itself reaches the user as one line."""
+    logger = logging.getLogger("mlflow.store.db.utils")
+    if not any(f is _drop_tracebacks for f in logger.filters):
+        logger.addFilter(_drop_tracebacks)
+
+
+def _drop_tracebacks(record: logging.LogRecord) -> bool:
+    return not (record.levelno >= logging.ERROR and record.exc_info)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """A write failed for lack of space or over the file-size limit (RLIMIT_FSIZE)."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
+            return True
+        if any(text in str(err).lower() for text in _DISK_FULL_TEXT):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def hydra_message(err: BaseException) -> str | None:
+    """Hydra's message for bad input on the command line (unknown option or key, bad
+    override syntax): first line, then the rest (e.g. the valid options) indented. None
+    if ``err`` is not one of those."""
+    from hydra.errors import CompactHydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(err, CompactHydraException):
+        return None
+    text = str(err).strip()
+    if isinstance(err.__cause__, OmegaConfBaseException):
+        text += "\n" + str(err.__cause__).strip()
+    lines = []
+    for line in text.splitlines():
+        if line.strip().startswith(_HYDRA_NOISE[0]):
+            break  # the search path follows: Hydra's internals, not the user's input
+        if line.strip() and not line.strip().startswith(_HYDRA_NOISE[1:]):
+            lines.append(line.replace("\t", "  ").rstrip())
+    first, *rest = lines
+    return "\n".join([first.strip(), *(f"  {line}" for line in rest)])
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: message`` on one line, for errors that are not the user's input."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")[:500]
+
+
+def exit_status(err: BaseException) -> tuple[int, str | None]:
+    """The exit status for an exception that ended ``python -m ablation``, and the message
+    to print (None when it was printed already: a SystemExit)."""
+    from ablation.signals import as_interrupted
+
+    stop = as_interrupted(err)
+    if stop is not None:
+        return stop.exit_code, f"stopped: {stop.reason}"
+    if isinstance(err, SystemExit):
+        code = err.code
+        if code is None or isinstance(code, int):
+            return code or 0, None
+        return EXIT_FAILED, f"error: {code}"
+    hydra = hydra_message(err)
+    if hydra is not None:
+        return EXIT_USER_ERROR, f"error: {hydra}"
+    if isinstance(err, _user_error_types()):
+        return EXIT_USER_ERROR, f"error: {err}"
+    if is_disk_full(err):
+        return (
+            EXIT_FAILED,
+            f"error: a write failed (disk full, file-size limit or disk error): {one_line(err)}; "
+            "free space and run the same command again",
+        )
+    return EXIT_FAILED, f"error: {one_line(err)}"

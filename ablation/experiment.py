@@ -19,8 +19,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from ablation import progress, tracking
 from ablation.artifacts import confusion_matrix, per_class_metrics
 from ablation.cell import Cell
+from ablation.errors import is_disk_full, one_line
 from ablation.naming import format_duration
 from ablation.nn import DivergedError
+from ablation.signals import as_interrupted, deferred, ignore_stop_signals
 from ablation.task import run_task
 from ablation.tracking import (
     TAG_CELL,
@@ -124,18 +126,21 @@ def run_cell(
         tags[TAG_PARENT] = parent
     if sweep and sweep.seed_reason:
         tags[tracking.TAG_SEED_REASON] = sweep.seed_reason
-    if spec.rerun:
-        run_id = tracking.start_run(
-            client, exp_id, name=label, tags={tracking.TAG_HASH: cell.config_hash, **tags}
-        )
-    else:
-        run_id, owner = tracking.claim_cell(client, exp_id, cell.config_hash, name=label, tags=tags)
+    run_id = None
+    try:
+        with deferred():  # a signal while the run is created is raised once its id is known
+            if spec.rerun:
+                run_id = tracking.start_run(
+                    client, exp_id, name=label, tags={tracking.TAG_HASH: cell.config_hash, **tags}
+                )
+            else:
+                run_id, owner = tracking.claim_cell(
+                    client, exp_id, cell.config_hash, name=label, tags=tags
+                )
         if run_id is None:
             log.info(f"skip {shown}: run {owner.info.run_id} has it ({owner.info.status})")
             return CellResult("SKIPPED", owner.info.run_id, label)
-    tracking.log_params(client, run_id, cell.params)
-
-    try:
+        tracking.log_params(client, run_id, cell.params)
         threads, blas = _threads(cell, blas_threads)
         tracking.set_tags(
             client, run_id, {"ablation.threads": threads, "ablation.blas_threads": blas or "all"}
@@ -150,11 +155,12 @@ def run_cell(
         buffer.add(metrics["_step"], {"time/total_s": metrics["time/total_s"]})
         buffer.flush()
         tracking.retry(client.set_terminated, run_id, status="FINISHED")
-    except KeyboardInterrupt:
-        tracking.set_tags(client, run_id, {TAG_FAILURE: "interrupted (Ctrl-C)"})
-        tracking.retry(client.set_terminated, run_id, status="KILLED")
-        raise
     except Exception as err:
+        if run_id is None:  # the run could not be created: nothing to close
+            raise
+        if is_disk_full(err):  # not this cell's fault: every later cell would fail too
+            _close_stopped(client, run_id, err)  # FAILED if the store still takes it
+            raise
         reason = _reason(err)
         tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
         tracking.retry(client.log_text, run_id, traceback.format_exc(), "error.txt")
@@ -163,14 +169,32 @@ def run_cell(
         if raise_on_failure:
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
+    except BaseException as err:  # a stop signal (SIGINT, SIGTERM, SIGHUP) or an exit
+        if run_id is not None:
+            _close_stopped(client, run_id, err)
+        raise
 
     _report_done(client, exp_id, shown, metrics, sweep, cell.config.task.metric)
     return CellResult("FINISHED", run_id, label, metrics)
 
 
+def _close_stopped(client, run_id: str, err: BaseException) -> None:
+    """Mark the run of a cell stopped by a signal KILLED (else FAILED), saying why."""
+    stop = as_interrupted(err)
+    status, reason = ("KILLED", stop.reason) if stop else ("FAILED", _reason(err))
+    try:
+        with ignore_stop_signals():  # a second signal does not cut the closing short
+            tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
+            tracking.retry(client.set_terminated, run_id, status=status)
+    except Exception as problem:  # e.g. the disk is full: the next start reaps the run
+        log.error(f"could not mark run {run_id} {status}: {_reason(problem)}")
+
+
 def _reason(err: BaseException) -> str:
     if isinstance(err, DivergedError):
         return f"diverged: {err}"
+    if is_disk_full(err):
+        return f"a write failed (disk full, file-size limit or disk error): {one_line(err)}"
     return f"{type(err).__name__}: {err}".splitlines()[0][:500]
 
 

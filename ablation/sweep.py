@@ -13,62 +13,53 @@ end the process with exit code 1 if a cell failed.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
 from ablation import adaptive, launcher, progress, sweep_summary, tracking
 from ablation.cell import Cell, varying_keys
 from ablation.data import DATASETS
-from ablation.errors import ConfigError, user_errors
+from ablation.errors import EXIT_FAILED, ConfigError, exit_status
+from ablation.grid import expand_cells
 from ablation.naming import format_duration
+from ablation.signals import deferred
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
 
 log = logging.getLogger("ablation")
 
+#: Parent runs this process opened and has not closed yet (run id -> store URI): what
+#: :func:`close_open_sweeps` closes when the process ends another way than the sweep's end.
+_OPEN_PARENTS: dict[str, str] = {}
 
-def expand_cells(master: DictConfig) -> list[Cell]:
-    """Every job of the multirun, composed and validated exactly as the launcher will."""
-    # Hydra's public API has no "list the jobs of this sweep": BasicSweeper.split_arguments
-    # is the basic sweeper's own expansion, so the cells here are the jobs it launches
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    params = master.hydra.sweeper.get("params") or {}
-    arguments = [f"{k}={v}" for k, v in params.items()]
-    arguments += list(master.hydra.overrides.task)
-    if adaptive.is_auto(master.hydra.sweeper):  # seeds=auto: its first round
-        settings = adaptive.settings_of(master.hydra.sweeper)  # ConfigError before any run
-        arguments = adaptive.first_round_arguments(arguments, settings.min_seeds)
-    loader = GlobalHydra.instance().config_loader()
-    parsed = OverridesParser.create(config_loader=loader).parse_overrides(arguments)
-    (jobs,) = BasicSweeper.split_arguments(parsed, None)
-    if not jobs:
-        raise ConfigError("the sweep is empty: a sweep list has no values (e.g. 'init=')")
-    cells = []
-    for overrides in jobs:
-        composed = loader.load_sweep_config(master, list(overrides))
-        try:
-            cells.append(Cell.from_config(composed, overrides))
-        except ConfigError as err:
-            raise ConfigError(f"{err}\n  in the cell: {' '.join(overrides)}") from None
-    names = {c.config.experiment_name for c in cells}
-    if len(names) > 1:
+def _check_sweep_dir(folder: str) -> None:
+    """Hydra creates the sweep's folder only after the parent run exists: check first that
+    it can be (its nearest existing folder is a writable folder), creating nothing."""
+    path = Path(folder).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "not a folder" if not existing.is_dir() else "not writable"
         raise ConfigError(
-            f"one sweep must write to one experiment, got experiment_name in {sorted(names)}; "
-            "run one sweep per experiment"
+            f"hydra.sweep.dir={folder} cannot be created ({existing} is {why}); "
+            "pass hydra.sweep.dir=a/writable/folder"
         )
-    return cells
 
 
 def _workers(master: DictConfig, in_turn: bool) -> int:
     n_jobs = master.hydra.launcher.get("n_jobs")
+    if n_jobs is not None and int(n_jobs) == 0:
+        raise ConfigError(
+            "hydra.launcher.n_jobs=0 is invalid; give the number of cells to run side by "
+            "side (>= 1), or -1 for one per core"
+        )
     if n_jobs is None or in_turn:
         return 1
     return launcher.cores() if int(n_jobs) < 0 else int(n_jobs)
@@ -123,16 +114,20 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            with user_errors():
-                self._start(config)
+            self._start(config)
         except Exception as err:  # Hydra would only warn, then run every cell without a parent
-            reason = f"{type(err).__name__}: {err}".splitlines()[0]
-            print(f"error: cannot start the sweep: {reason}", file=sys.stderr, flush=True)
-            raise SystemExit(2) from None
+            _exit_for(err, "cannot start the sweep")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            self._end(config)
+        except Exception as err:  # Hydra would only warn, and leave the parent RUNNING
+            _exit_for(err, "cannot finish the sweep")
 
     def _start(self, config: DictConfig) -> None:
         self.failed = []
         self.cells = cells = expand_cells(config)
+        _check_sweep_dir(str(config.hydra.sweep.dir))
         first = cells[0].config
         self.uri = tracking.resolve_uri(first.tracking.uri)
         client = tracking.client_for(self.uri)
@@ -189,22 +184,25 @@ class SweepCallback(Callback):
 
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         varies = varying_keys(cells)
-        self.parent_id = tracking.start_run(
-            client,
-            self.exp_id,
-            # what the sweep varies, first: the runs table cuts long names
-            name=f"sweep {' x '.join(varies) or 'of 1 cell'} {time.strftime('%m-%d %H:%M')}",
-            tags={
-                TAG_ROLE: "sweep",
-                TAG_OVERRIDES: overrides,
-                "ablation.n_cells": str(len(cells)),
-                "ablation.n_todo": str(len(todo)),
-                "ablation.git_commit": tracking.git_commit(),
-                "ablation.sweep_dir": str(config.hydra.sweep.dir),
-            },
-        )
+        with deferred():  # a signal now is raised once the parent is noted, to be closed
+            self.parent_id = tracking.start_run(
+                client,
+                self.exp_id,
+                # what the sweep varies, first: the runs table cuts long names
+                name=f"sweep {' x '.join(varies) or 'of 1 cell'} {time.strftime('%m-%d %H:%M')}",
+                tags={
+                    TAG_ROLE: "sweep",
+                    TAG_OVERRIDES: overrides,
+                    "ablation.n_cells": str(len(cells)),
+                    "ablation.n_todo": str(len(todo)),
+                    "ablation.git_commit": tracking.git_commit(),
+                    "ablation.sweep_dir": str(config.hydra.sweep.dir),
+                },
+            )
+            _OPEN_PARENTS[self.parent_id] = self.uri
         command = sweep_summary.command_line()
         sweep_summary.describe_start(client, self.parent_id, command, cells, len(todo), varies)
+
         job_env = {
             # what varies names the runs; the cost kinds and workers give the time left
             progress.VARIES_ENV: ",".join(varies),
@@ -239,7 +237,7 @@ class SweepCallback(Callback):
             f"  store {self.uri}  parent run {self.parent_id}"
         )
 
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+    def _end(self, config: DictConfig) -> None:
         if self.parent_id is None:
             return
         client = tracking.client_for(self.uri)
@@ -276,6 +274,7 @@ class SweepCallback(Callback):
         tracking.retry(
             client.set_terminated, self.parent_id, status="FAILED" if failed else "FINISHED"
         )
+        _OPEN_PARENTS.pop(self.parent_id, None)
         self.failed = lines
         log.info(
             f"sweep done: {finished} cell(s) trained in this sweep, {len(failed)} failed"
@@ -284,3 +283,63 @@ class SweepCallback(Callback):
         )
         if lines:  # the last step of the sweep: its exit code says a cell failed
             raise SystemExit(1)
+
+
+def _exit_for(err: Exception, doing: str) -> None:
+    """End the process from a callback (Hydra turns a callback's exception into a warning):
+    one line, the parent run (if any) FAILED, exit 2 for bad input, else 1."""
+    code, message = exit_status(err)
+    if code == EXIT_FAILED:  # not the user's input: say what was being done
+        message = f"error: {doing}: {message.removeprefix('error: ')}"
+    print(message, file=sys.stderr, flush=True)
+    for problem in close_open_sweeps("FAILED", message.removeprefix("error: ").splitlines()[0]):
+        print(f"error: {problem}", file=sys.stderr, flush=True)
+    raise SystemExit(code) from None
+
+
+def close_open_sweeps(status: str, reason: str, *, settle_s: float = 10.0) -> list[str]:
+    """Close the parent runs this process left open, ``status`` and tag ``ablation.failure``.
+
+    Called when the process ends before the sweep's end (a stop signal, an error in the
+    launcher or a callback). The sweep's cells whose processes died with it (joblib workers
+    killed by the launcher's abort) are marked KILLED too, once their processes are gone
+    (waiting up to ``settle_s``); a cell whose process still lives is left to it, and to
+    :func:`ablation.tracking.reap_stale` on the next start. Returns what could not be
+    closed, as one line each (a full disk, a store gone).
+    """
+    problems = []
+    for parent_id, uri in list(_OPEN_PARENTS.items()):
+        try:
+            client = tracking.client_for(uri)
+            for run_id in _reap_children(client, parent_id, settle_s):
+                tracking.set_tags(client, run_id, {tracking.TAG_FAILURE: f"{reason} (the sweep)"})
+            tracking.set_tags(client, parent_id, {tracking.TAG_FAILURE: reason})
+            tracking.retry(client.set_terminated, parent_id, status=status)
+            _OPEN_PARENTS.pop(parent_id, None)
+        except Exception as err:  # the process is ending anyway: say so in one line
+            problems.append(
+                f"could not mark the sweep's parent run {parent_id} {status} "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                "the next sweep on this machine marks it KILLED"
+            )
+    return problems
+
+
+def _reap_children(client, parent_id: str, settle_s: float) -> list[str]:
+    """KILLED: the RUNNING cells of this sweep whose processes are gone; their ids."""
+    run = tracking.retry(client.get_run, parent_id)
+    query = f"tags.`{TAG_PARENT}` = '{parent_id}' and attributes.status = 'RUNNING'"
+    mine = str(os.getpid())
+    deadline = time.monotonic() + settle_s
+    reaped: list[str] = []
+    while True:
+        running = [
+            r
+            for r in tracking.search(client, run.info.experiment_id, query)
+            if r.data.tags.get(tracking.TAG_PID) != mine
+        ]
+        stale = tracking.reap_stale(client, run.info.experiment_id, running)
+        reaped += stale
+        if len(stale) == len(running) or time.monotonic() >= deadline:
+            return reaped
+        time.sleep(0.2)
