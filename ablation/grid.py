@@ -30,6 +30,7 @@ from ablation.config import optim_extra, task_config
 from ablation.errors import ConfigError
 from ablation.identity import flatten, hashes
 from ablation.nn import OPTIMIZERS
+from ablation.task import add_config_dirs
 
 #: A progress line on stderr every this many cells (only for grids at least this big).
 PROGRESS_EVERY = 1000
@@ -43,6 +44,7 @@ def expand_cells(
     # is the basic sweeper's own expansion, so the cells here are the jobs it launches
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
+    add_config_dirs(master)  # a user task next to the sweep config (cells lose the hydra node)
     params = master.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += list(master.hydra.overrides.task)
