@@ -107,7 +107,10 @@ def add_factors(runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     candidates.sort(key=lambda k: (order.get(k, len(order)), k))
     for key in candidates:
         col = _config_column(out, key)
-        if col.nunique() <= 1:
+        # a key a run lacks does not apply to it (runs log only what applies: no optim.beta1
+        # for gd, no data.cache_dir when unset; older runs logged them all), so a key is a
+        # factor only when the runs that have it disagree on its value
+        if col[col != "∅"].nunique() <= 1:
             continue
         out[key] = col
         if _determined(out, factors, key):

@@ -69,6 +69,22 @@ def test_factors_skip_implied_params_and_add_varying_ones():
     assert sorted(out["data"].unique()) == ["42k", "60k"]
 
 
+def test_keys_that_apply_to_some_runs_only_are_not_factors():
+    """Older runs logged every key (optim.beta1 for gd, data.cache_dir=None); newer runs
+    log what applies. A store with both has one cell per init, not two."""
+    runs = [_run(i, "none", 42000, s) for i in ("random", "kaiming") for s in (0, 1)]
+    for run in runs[::2]:  # the "older" runs
+        run["config"] = {**run["config"], "optim.beta1": 0.9, "data.cache_dir": None}
+    out, factors = add_factors(pd.DataFrame(runs))
+    assert factors == ["init", "reg", "data"]
+    assert "optim.beta1" not in out and "data.cache_dir" not in out
+    # ... while a key whose values differ among the runs that have it is a factor
+    for run, beta1 in zip(runs, (0.9, 0.99, 0.9, 0.99), strict=True):
+        run["config"] = {**run["config"], "optim.beta1": beta1}
+    _, factors = add_factors(pd.DataFrame(runs))
+    assert factors == ["init", "reg", "data", "optim.beta1"]
+
+
 def test_cells_show_missing_failed_and_partial():
     rows = [_run("random", "none", 42000, s, acc=80 + s) for s in range(3)]
     rows += [_run("random", "l2", 42000, 0, status="FAILED", failure="nan loss")]
