@@ -230,7 +230,7 @@ def _build(
         sections.budget_matched(doc, ctx, budget)
     else:
         budget = None
-    sections.validation(doc, ctx)
+    sections.validation(doc, ctx, hist)
     sections.grid(doc, ctx)
     sections.effects(doc, ctx)
     sections.per_class(doc, ctx, make_figures)
@@ -260,7 +260,7 @@ def _build(
     )
 
 
-HISTORY_KEYS = ("test/acc", "train/acc", "val/acc")
+HISTORY_KEYS = ("test/acc", "train/acc", "val/acc", "val/loss")
 
 
 def _histories(client, fin: pd.DataFrame) -> pd.DataFrame:

@@ -167,6 +167,10 @@ def test_gd_and_minibatch_share_an_epoch_axis(workdir, monkeypatch):
     assert "Paper vs. reproduction" not in md and "not run" not in md  # no empty paper rows
     # the validation split the choice is made on, with test beside it
     assert "## Validation (what the choice was made on) and test" in md
+    # ... with the protocol's stability rule applied to every cell's validation loss
+    val = md.split("## Validation", 1)[1].split("\n## ", 1)[0]
+    assert "| stable |" in val and "Stable = in the last half of training" in val
+    assert val.count("| yes |") + val.count("| no |") == 2  # the gd cell and the sgd cell
     _colours_consistent(
         {n: f for n, f in drawn.items() if n.startswith("learning_curves")}, {"gd", "sgd"}
     )
