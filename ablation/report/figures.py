@@ -138,6 +138,8 @@ def _grid(n: int, width: float = 4.6, height: float = 3.6):
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
+    for ax in axes[max(n - cols, 0) : n]:  # no panel below: this one shows the x axis
+        ax.xaxis.set_tick_params(labelbottom=True)
     return fig, axes[:n]
 
 
@@ -251,8 +253,8 @@ def learning_curves(
         for ax in axes[: min(len(axes), 3)]:
             top = ax.secondary_xaxis("top", functions=(lambda e, u=u: e * u, lambda s, u=u: s / u))
             top.set_xlabel(f"update steps ({u} per epoch)")
-    for ax in axes:
-        ax.set_xlabel(xlabel if ax.get_subplotspec().is_last_row() else "")
+    for i, ax in enumerate(axes):
+        ax.set_xlabel(xlabel if i + min(len(axes), 3) >= len(axes) else "")  # no panel below
         ax.set_ylim(None, 100.5)
     split = {"val": "validation"}.get(key.split("/")[0], key.split("/")[0])
     for ax in axes[:: min(len(axes), 3)]:
