@@ -17,26 +17,14 @@ import re
 import numpy as np
 import pandas as pd
 
+from ablation.config import PROTOCOL_PARAMS
 from ablation.data import data_label
 from ablation.report.stats import t_ci
 
 CANONICAL = {"init": "init.name", "reg": "reg.name"}
 NOT_FACTORS = {"seed", "data_seed", "init.name", "reg.name", "data.n_train"}
 NOT_FACTOR_PREFIXES = ("tracking.", "hydra.", "experiment_name", "launcher", "paths.", "output")
-PRIORITY = [
-    "depth",
-    "model.hidden",
-    "model.activations",
-    "optim.name",
-    "optim.lr",
-    "optim.iterations",
-    "optim.epochs",
-    "optim.batch_size",
-    "reg.l2",
-    "data.name",
-    "data.n_val",
-    "dtype",
-]
+PRIORITY = list(PROTOCOL_PARAMS)  # the order a report lists factors in
 PREFERRED_FIRST = ["none", "random", "gd"]
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
 

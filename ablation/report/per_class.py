@@ -8,10 +8,7 @@ columns by ``runs.fetch_runs``: those are used when a run has no table.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import tempfile
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -78,20 +75,6 @@ def _download_tables(uri: str, run_ids: list[str]) -> dict[str, pd.DataFrame]:
             return _read(store.download_artifact(client, run_id, PER_CLASS_FILE, dst))
 
         # set once for all threads: each download would otherwise set and restore it
-        with _no_progress_bar(), ThreadPoolExecutor(max_workers=8) as pool:
+        with store.no_progress_bar(), ThreadPoolExecutor(max_workers=8) as pool:
             got = dict(zip(run_ids, pool.map(one, run_ids), strict=True))
     return {k: v for k, v in got.items() if v is not None}
-
-
-@contextlib.contextmanager
-def _no_progress_bar() -> Iterator[None]:
-    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-    old = os.environ.get(key)
-    os.environ[key] = "false"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old

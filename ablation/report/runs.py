@@ -174,7 +174,7 @@ def fetch_histories(
 
 
 @contextmanager
-def _no_progress_bar():
+def no_progress_bar():
     key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     old = os.environ.get(key)
     os.environ[key] = "false"
@@ -191,7 +191,7 @@ def download_artifact(client, run_id: str, path: str, dst: Path) -> Path | None:
     """Download one artifact of a run into ``dst``; None if it does not exist."""
     dst.mkdir(parents=True, exist_ok=True)
     try:
-        with _no_progress_bar():
+        with no_progress_bar():
             return Path(client.download_artifacts(run_id, path, str(dst)))
     except Exception:  # a missing artifact is reported, not fatal
         return None
