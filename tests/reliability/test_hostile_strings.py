@@ -10,6 +10,7 @@ nothing in them may ever run: no shell, no pickle.
 from __future__ import annotations
 
 import html.parser
+import json
 import os
 import re
 from pathlib import Path
@@ -65,6 +66,9 @@ def _clone(c, run, tmp: Path, *, params: dict, tags: dict, metrics: dict) -> str
         run_name=tags.pop("mlflow.runName", "clone"),
         tags={**{k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}, **tags},
     ).info.run_id
+    if tracking.TAG_CONFIG in run.data.tags:  # the typed config the report reads: same values
+        config = {**json.loads(run.data.tags[tracking.TAG_CONFIG]), **params}
+        c.set_tag(new, tracking.TAG_CONFIG, json.dumps(config))
     now = 0
     c.log_batch(
         new,
