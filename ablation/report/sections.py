@@ -160,15 +160,17 @@ def _task_protocol(doc: Document, ctx: Context) -> None:
     doc.add(Heading("Protocol"))
     doc.add(Bullets([f"Task: {ctx.task} (a task of the user's own, task._target_)."]))
     keys = sorted({k for p in ctx.fin["params"] for k in p if k.startswith("task.")})
-    rows = [(k, _distinct(ctx, k)) for k in keys if k != "task._target_" and k not in ctx.vary]
-    rows = [(k, v) for k, v in rows if v]
+    keys = [k for k in keys if k != "task._target_" and k not in ctx.vary]
+    _settings_table(
+        doc, ctx, keys, "The task's settings that are not factors, read from the run params."
+    )
+
+
+def _settings_table(doc: Document, ctx: Context, keys, caption: str) -> None:
+    """One row per setting the finished runs logged: its values and how many runs had each."""
+    rows = [(k, v) for k in keys if (v := _distinct(ctx, k))]
     if rows:
-        doc.add(
-            Table(
-                pd.DataFrame(rows, columns=["param", "values (finished runs)"]),
-                "The task's settings that are not factors, read from the run params.",
-            )
-        )
+        doc.add(Table(pd.DataFrame(rows, columns=["param", "values (finished runs)"]), caption))
 
 
 def protocol(doc: Document, ctx: Context) -> None:
@@ -182,15 +184,7 @@ def protocol(doc: Document, ctx: Context) -> None:
         sizes = sorted_levels("data", ctx.runs["data"].unique())
         items.append(f"Training-set sizes (factor data): {', '.join(sizes)}.")
     doc.add(Bullets(items))
-    rows = [(k, _distinct(ctx, k)) for k in PROTOCOL_ROWS]
-    rows = [(k, v) for k, v in rows if v]
-    if rows:
-        doc.add(
-            Table(
-                pd.DataFrame(rows, columns=["param", "values (finished runs)"]),
-                "Training settings read from the run params.",
-            )
-        )
+    _settings_table(doc, ctx, PROTOCOL_ROWS, "Training settings read from the run params.")
     if ctx.ref and ctx.ref.protocol:
         p = ctx.ref.protocol
         doc.add(
