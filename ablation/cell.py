@@ -24,7 +24,7 @@ from ablation.config import (
     to_config,
 )
 from ablation.data import data_label
-from ablation.identity import is_mlp_task, task_keys
+from ablation.identity import LATER_KEYS, is_mlp_task, task_keys
 from ablation.nn import OPTIMIZERS
 from ablation.task import add_config_dirs, resolve, task_label, user_config
 
@@ -46,7 +46,7 @@ FACTOR_KEYS = {
 GROUP_FACTORS = {"init": ("init",), "reg": ("reg",), "data": ("data",), "depth": ("depth",)}
 GROUP_FACTORS |= {"optim": ("optim",), "table3": ("init", "reg", "data")}
 #: Typed overrides that say where results go, not what is computed (never in a run name).
-NOT_NAMED = ("tracking", "experiment_name", "rerun", "report", "plugins", "seed", "hydra")
+NOT_NAMED = ("tracking", "experiment_name", "rerun", "report", "plugins", "seed", "seeds", "hydra")
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,8 @@ def _applicable(flat: dict[str, Any], options: Sequence[str]) -> dict[str, Any]:
         for key, value in flat.items()
         if not key.startswith(NOT_PARAMS)
         and not (key.startswith("optim.") and key[len("optim.") :] in others)
-        and not (key in ("data.path", "data.cache_dir", "data_seed") and value is None)
+        and not (key in ("data.path", "data.cache_dir") and value is None)
+        and not (key in LATER_KEYS and value == LATER_KEYS[key])  # data_seed None, reg.wd 0
         and not (key.startswith("optim.") and value is None)  # gd: no epochs, no batch_size
     }
 
@@ -222,5 +223,7 @@ def _hashable(value: Any) -> Any:
 def cell_label(cfg: Config) -> str:
     """A short human name for a cell: ``init=kaiming reg=l2(0.001) data=60k depth=2 optim=gd``."""
     data = data_label(cfg.data.name, cfg.data.n_train)
-    reg = cfg.reg.name if cfg.reg.name == "none" else f"l2({cfg.reg.l2:g})"
+    reg = cfg.reg.name
+    if reg != "none":
+        reg = f"{reg}({getattr(cfg.reg, reg):g})"
     return f"init={cfg.init.name} reg={reg} data={data} depth={cfg.depth} optim={cfg.optim.name}"

@@ -49,7 +49,9 @@ __all__ = [
     "user_errors",
 ]
 
-REGULARISERS = ("none", "l2")
+#: none; l2: a penalty l2/2 * sum ||W||^2 added to the loss of every batch (the paper's);
+#: wd: decoupled weight decay, W *= 1 - lr * wd before every update (AdamW's form).
+REGULARISERS = ("none", "l2", "wd")
 #: The one statement of "gd means full batch": these optimisers take optim.iterations
 #: full-batch steps; every other one takes optim.epochs of optim.batch_size minibatches.
 FULL_BATCH_OPTIMIZERS = ("gd",)
@@ -65,6 +67,7 @@ PROTOCOL_PARAMS = (
     "optim.epochs",
     "optim.batch_size",
     "reg.l2",
+    "reg.wd",
     "data.name",
     "data.n_val",
     "dtype",
@@ -94,14 +97,18 @@ class InitConfig:
 class RegConfig:
     name: str = "none"
     l2: float = 0.0
+    wd: float = 0.0
 
     def __post_init__(self) -> None:
         _choose("reg.name", self.name, REGULARISERS)
         rules.check_fields(self, "reg.")
-        if self.name == "none" and self.l2 != 0:
-            raise ConfigError(
-                f"reg.l2={self.l2} but reg=none; use reg=l2 reg.l2={self.l2} to regularise"
-            )
+        for key in ("l2", "wd"):
+            value = getattr(self, key)
+            if value != 0 and self.name != key:
+                raise ConfigError(
+                    f"reg.{key}={value} but reg={self.name}; use reg={key} reg.{key}={value} "
+                    f"for {'an L2 penalty' if key == 'l2' else 'decoupled weight decay'}"
+                )
 
 
 @dataclass

@@ -70,6 +70,10 @@ def _digest(flat: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+#: Keys added after stores existed, left out of both hashes at their neutral value, so
+#: configs from before them keep their hashes (and their runs are still found on resume).
+LATER_KEYS = {"data_seed": None, "reg.wd": 0.0}
+
 #: Keys that pick seeds, not the cell: left out of the cell hash.
 SEED_KEYS = ("seed", "data_seed")
 
@@ -77,13 +81,15 @@ SEED_KEYS = ("seed", "data_seed")
 def hashes(flat: dict[str, Any]) -> tuple[str, str]:
     """``(config_hash, cell_hash)`` of a flattened config (see the two functions below).
 
-    A null ``data_seed`` (it follows ``seed``) is left out, so configs from before
-    ``data_seed`` existed keep their hashes; so is the MLP's ``task`` node (:func:`task_keys`).
+    Keys in ``LATER_KEYS`` at their neutral value (a null ``data_seed`` follows ``seed``; a
+    zero ``reg.wd`` decays nothing) are left out, so configs from before those keys existed
+    keep their hashes; so is the MLP's ``task`` node (:func:`task_keys`).
     """
     kept = {
         k: v
         for k, v in task_keys(flat).items()
-        if not any(_under(k, u) for u in UNHASHED_KEYS) and not (k == "data_seed" and v is None)
+        if not any(_under(k, u) for u in UNHASHED_KEYS)
+        and not (k in LATER_KEYS and v == LATER_KEYS[k])
     }
     return _digest(kept), _digest({k: v for k, v in kept.items() if k not in SEED_KEYS})
 

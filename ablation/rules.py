@@ -84,6 +84,7 @@ RULES: dict[str, Bound] = {
     "optim.batch_size": COUNT,
     "optim.eval_every": COUNT,
     "reg.l2": NON_NEGATIVE,
+    "reg.wd": NON_NEGATIVE,
     "data.n_train": Bound(MIN_TRAIN_ROWS, integer=True),
     "data.n_val": Bound(0, integer=True),
     "model.hidden": Bound(1, MAX_WIDTH, integer=True),

@@ -44,6 +44,7 @@ def fit_options(cell: Cell) -> FitOptions:
         epochs=None if cell.full_batch else optim.epochs,
         batch_size=None if cell.full_batch else optim.batch_size,
         l2=cell.config.reg.l2,
+        weight_decay=cell.config.reg.wd,
         eval_every=optim.eval_every,
         seed=cell.config.seed,
         max_loss=optim.max_loss,

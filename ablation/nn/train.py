@@ -98,6 +98,7 @@ class FitOptions:
     epochs: int | None = None  # or: passes in shuffled minibatches of batch_size
     batch_size: int | None = None
     l2: float = 0.0
+    weight_decay: float = 0.0  # decoupled: W *= 1 - lr * weight_decay before each update
     eval_every: int = 1
     seed: int = 0  # shuffling only
     max_loss: float | None = None
@@ -155,6 +156,7 @@ def fit(
     l2, eval_every, seed, max_loss = o.l2, o.eval_every, o.seed, o.max_loss
     X, y = net.check_data(X, y)
     l2 = check_l2(l2)
+    weight_decay = check_nonnegative("weight_decay", o.weight_decay)
     splits = [("train", X, y)]
     for name, Xs, ys in (("test", X_test, y_test), ("val", X_val, y_val)):
         if (Xs is None) != (ys is None):
@@ -189,7 +191,13 @@ def fit(
         if fn is not None and not callable(fn):
             raise ValueError(f"{name} must be callable or None, got {fn!r}")
 
-    loop = _Loop(net, optimizer, splits, l2, limit, callback, progress)
+    decay = 1.0 - float(getattr(optimizer, "lr", 0.0)) * weight_decay
+    if not decay > 0:
+        raise ValueError(
+            f"weight_decay={weight_decay!r} times lr={optimizer.lr!r} must be below 1 "
+            "(each update multiplies the weights by 1 - lr * weight_decay); lower it"
+        )
+    loop = _Loop(net, optimizer, splits, l2, limit, callback, progress, decay)
     try:
         with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
             if iterations is not None:
@@ -207,13 +215,14 @@ def fit(
 class _Loop:
     """The state one ``fit`` shares between its steps and its evaluations."""
 
-    def __init__(self, net, optimizer, splits, l2, limit, callback, progress):
+    def __init__(self, net, optimizer, splits, l2, limit, callback, progress, decay=1.0):
         self.net, self.optimizer, self.splits = net, optimizer, splits
         self.l2, self.limit = l2, limit
         self.callback, self.progress = callback, progress
         self.history = History()
         self.start = time.perf_counter()
         self.grads = net.empty_grads()  # reused by every step: no large per-step allocations
+        self.decay = decay  # decoupled weight decay's factor per update (1: none)
 
     def full_batch(self, iterations: int, eval_every: int) -> None:
         _, X, y = self.splits[0]
@@ -250,6 +259,9 @@ class _Loop:
                 self.evaluate(epoch)
 
     def update(self, grads, loss: float, total: int) -> None:
+        if self.decay != 1.0:  # AdamW's order: shrink the weights, then the optimiser's step
+            for W, _ in self.net.params:
+                W *= W.dtype.type(self.decay)
         self.optimizer.step(self.net.params, grads)
         self.history.updates += 1
         for i, (W, b) in enumerate(self.net.params):

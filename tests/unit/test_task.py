@@ -30,13 +30,15 @@ def cell_of():
 
 
 # (overrides, config_hash, cell_hash) computed on main before the task group existed:
-# a store written then must still resume, and its cells still group, after it
+# a store written then must still resume, and its cells still group, after it. gd's default
+# lr was 1.0 then (0.3 since the full-budget protocol pilot): those configs name it.
+LR1 = "optim.lr=1.0"
 MLP_HASHES = [
-    ((), "26252b749df46f21", "1eb58116d6abc5ea"),
-    (("init=random", "data=42k", "seed=3"), "8972bdd915f42d06", "4158d4368109f255"),
+    ((LR1,), "26252b749df46f21", "1eb58116d6abc5ea"),
+    (("init=random", "data=42k", "seed=3", LR1), "8972bdd915f42d06", "4158d4368109f255"),
     (("optim=adam", "optim.beta2=0.99"), "e1548b1e1f7711bc", "57c240750dbf03bd"),
-    (("table3=random_l2_60k",), "ca17277ed242c269", "e96fb3d76e5706d6"),
-    (("depth=3", "reg=l2", "reg.l2=0.001"), "a201e1b6e9a94f72", "dd4de5a73b0d08ad"),
+    (("table3=random_l2_60k", LR1), "ca17277ed242c269", "e96fb3d76e5706d6"),
+    (("depth=3", "reg=l2", "reg.l2=0.001", LR1), "a201e1b6e9a94f72", "dd4de5a73b0d08ad"),
     (("data=digits", "optim=momentum"), "aa75a22fa0671c5e", "afe2466897b561a7"),
 ]
 
