@@ -128,6 +128,37 @@ def test_unestimable_interaction_is_left_out():
     assert any("b × c left out" in n for n in result.notes)
 
 
+def test_the_papers_five_cells_fit_without_a_rank_deficient_design():
+    """Table 3's cells: every pair of init, reg, data has all four combinations except
+    reg x data, yet init x reg and init x data together need 6 coefficients from 5 cells.
+    The fit must leave one out (and say so) rather than fit a singular design."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    cells = [
+        ("r", "n", "42"),
+        ("k", "n", "42"),
+        ("r", "l", "42"),
+        ("r", "l", "60"),
+        ("k", "l", "60"),
+    ]
+    data = pd.DataFrame(
+        [
+            {"init": i, "reg": r, "data": n, "test_acc": 90 + 3 * (i == "k") + rng.normal(0, 0.3)}
+            for i, r, n in cells
+            for _ in range(3)
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # statsmodels' SingularMatrixWarning would raise
+        result = anova(data, "test_acc", ["init", "reg", "data"])
+    terms = set(result.table["term"])
+    assert {"init", "reg", "data", "init × reg"} <= terms and "init × data" not in terms
+    assert result.df_resid == len(data) - 5  # 5 coefficients for 5 cells
+    assert any("init × data left out" in n and "rank-deficient" in n for n in result.notes)
+    assert any("reg × data left out" in n for n in result.notes)
+
+
 def test_constant_factor_and_too_few_runs():
     data = _grid(seeds=1, effect_a=1.0).iloc[[0, 4]]  # a = lo, hi; b, c constant
     assert list(data["a"]) == ["lo", "hi"] and data["b"].nunique() == data["c"].nunique() == 1

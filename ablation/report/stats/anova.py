@@ -6,6 +6,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 
@@ -33,13 +34,25 @@ def _safe_names(factors: list[str]) -> dict[str, str]:
     return {f: f"f{i}" for i, f in enumerate(factors)}
 
 
+def _full_rank(d: pd.DataFrame, terms: list[str], pairs, names) -> bool:
+    """True when the model's design matrix (main terms + these interactions) has full
+    column rank, i.e. every coefficient can be estimated from the cells that were run."""
+    from patsy import dmatrix
+
+    rhs = " + ".join([*terms, *(f"C({names[a]}):C({names[b]})" for a, b in pairs)])
+    X = np.asarray(dmatrix(rhs, d))
+    return int(np.linalg.matrix_rank(X)) == X.shape[1]
+
+
 def anova(
     data: pd.DataFrame, response: str, factors: list[str], interactions: bool = True
 ) -> AnovaResult:
     """Type-II ANOVA of ``response`` on categorical ``factors`` (+ two-way interactions).
 
     Only factors with more than one level enter. Interactions whose level combinations
-    are not all observed are left out (they cannot be estimated), and so are all
+    are not all observed, or that the cells run cannot separate from the terms before them
+    (a rank-deficient design, as in the paper's five Table 3 cells), are left out (they
+    cannot be estimated), and so are all
     interactions when the residual degrees of freedom would not allow them. Partial eta
     squared = SS_effect / (SS_effect + SS_residual).
     """
@@ -61,10 +74,15 @@ def anova(
     if interactions:
         for a, b in itertools.combinations(factors, 2):
             combos = d.groupby([names[a], names[b]]).ngroups
-            if combos == d[names[a]].nunique() * d[names[b]].nunique():
-                pairs.append((a, b))
-            else:
+            if combos != d[names[a]].nunique() * d[names[b]].nunique():
                 notes.append(f"interaction {a} × {b} left out: not every level combination was run")
+            elif not _full_rank(d, terms, [*pairs, (a, b)], names):
+                notes.append(
+                    f"interaction {a} × {b} left out: with the terms before it, the cells that "
+                    "were run cannot tell it apart (the design would be rank-deficient)"
+                )
+            else:
+                pairs.append((a, b))
         inter_df = sum((d[names[a]].nunique() - 1) * (d[names[b]].nunique() - 1) for a, b in pairs)
         if len(d) - 1 - main_df - inter_df < 2 and pairs:
             notes.append(
