@@ -148,7 +148,7 @@ class Cell:
         typed = [
             o
             for o in self.overrides
-            if not o.startswith(("tracking.", "experiment_name=", "report="))
+            if not o.startswith(("tracking.", "experiment_name=", "report=", "seeds="))
         ]
         return " ".join(typed) if typed else self.run_name
 
