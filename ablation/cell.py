@@ -24,7 +24,7 @@ from ablation.config import (
     to_config,
 )
 from ablation.data import data_label
-from ablation.identity import LATER_KEYS, is_mlp_task, task_keys
+from ablation.identity import is_mlp_task, task_keys
 from ablation.nn import OPTIMIZERS
 from ablation.task import add_config_dirs, resolve, task_label, user_config
 
@@ -162,7 +162,8 @@ def _applicable(flat: dict[str, Any], options: Sequence[str]) -> dict[str, Any]:
         if not key.startswith(NOT_PARAMS)
         and not (key.startswith("optim.") and key[len("optim.") :] in others)
         and not (key in ("data.path", "data.cache_dir") and value is None)
-        and not (key in LATER_KEYS and value == LATER_KEYS[key])  # data_seed None, reg.wd 0
+        and not (key == "data_seed" and value is None)  # it follows seed
+        and not (key == "reg.wd" and flat.get("reg.name") != "wd")  # applies to reg=wd only
         and not (key.startswith("optim.") and value is None)  # gd: no epochs, no batch_size
     }
 

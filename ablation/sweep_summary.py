@@ -42,7 +42,7 @@ def grid_levels(cells: Sequence[Cell], varies: Sequence[str] | None = None) -> d
     varies = varying_keys(cells) if varies is None else varies
     out = {}
     for key in varies:
-        levels = dict.fromkeys(str(c.levels()[key]) for c in cells)
+        levels = dict.fromkeys(str(c.levels().get(key, "-")) for c in cells)
         out[key] = ",".join(levels)
     return out
 

@@ -91,3 +91,18 @@ def test_a_zero_wd_leaves_the_hashes_and_params_of_existing_configs_unchanged(
     cell = Cell.from_config(composer(*overrides), overrides)
     assert hashes(flat) == hashes(without) == (cell.config_hash, cell.cell_hash)
     assert "reg.wd" not in cell.params
+
+
+def test_a_sweep_over_wd_names_its_levels_including_zero(composer):
+    """reg.wd is a param of reg=wd cells only; a grid mixing regs, or sweeping wd from 0,
+    still describes itself (this failed with a KeyError before the sweep started)."""
+    from ablation.cell import varying_keys
+    from ablation.sweep_summary import grid_levels
+
+    overrides = [["reg=wd", "reg.wd=0"], ["reg=wd", "reg.wd=0.001"], ["reg=none"], ["reg=l2"]]
+    cells = [Cell.from_config(composer(*o), o) for o in overrides]
+    assert cells[0].params["reg.wd"] == 0.0 and "reg.wd" not in cells[2].params
+    assert grid_levels(cells[:2]) == {"reg.wd": "0.0,0.001"}
+    assert grid_levels(cells)["reg"] == "wd,none,l2"
+    assert "reg.wd" in varying_keys(cells)
+    assert grid_levels(cells)["reg.wd"] == "0.0,0.001,-"
