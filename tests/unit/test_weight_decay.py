@@ -82,9 +82,7 @@ def test_reg_wd_is_a_level_of_reg_with_its_own_strength(composer):
 
 
 @pytest.mark.parametrize("overrides", [(), ("reg=l2", "data=42k"), ("optim=adam", "reg=none")])
-def test_a_zero_wd_leaves_the_hashes_and_params_of_existing_configs_unchanged(
-    composer, overrides
-):
+def test_a_zero_wd_leaves_the_hashes_and_params_of_existing_configs_unchanged(composer, overrides):
     flat = flatten(composer(*overrides))
     assert flat["reg.wd"] == 0.0
     without = {k: v for k, v in flat.items() if k != "reg.wd"}  # a config from before reg.wd
