@@ -106,11 +106,16 @@ def main() -> None:
                 config_path=str(package_dir("conf")), config_name="config", version_base="1.3"
             )(_app)()
     except BaseException as err:
-        raise SystemExit(_finish(err)) from None
+        # a second signal neither cuts the closing short nor kills the process before its
+        # one line (the handlers are the defaults again once raise_on_stop_signals is left)
+        with ignore_stop_signals():
+            code = _finish(err)
+        raise SystemExit(code) from None
 
 
 def _finish(err: BaseException) -> int:
-    """Close what the process left open, print one line, and return the exit status."""
+    """Close what the process left open, print one line, and return the exit status.
+    Called with stop signals ignored."""
     code, message = exit_status(err)
     if message:
         print(message, file=sys.stderr, flush=True)
@@ -120,9 +125,8 @@ def _finish(err: BaseException) -> int:
         stop = as_interrupted(err)
         status = "KILLED" if stop else "FAILED"
         reason = stop.reason if stop else (message or f"exit status {code}").removeprefix("error: ")
-        with ignore_stop_signals():  # a second signal does not cut the closing short
-            for problem in close_open_sweeps(status, reason.splitlines()[0]):
-                print(f"error: {problem}", file=sys.stderr, flush=True)
+        for problem in close_open_sweeps(status, reason.splitlines()[0]):
+            print(f"error: {problem}", file=sys.stderr, flush=True)
     return code
 
 

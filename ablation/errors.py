@@ -47,9 +47,14 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix (bad config, data, store) into one line and exit 2."""
+    from ablation.signals import as_interrupted
+
     try:
         yield
     except _user_error_types() as err:
+        stop = as_interrupted(err)
+        if stop is not None:  # a stop signal cut the store's opening short: not bad input
+            raise stop from None
         print(f"error: {err}", file=sys.stderr, flush=True)
         raise SystemExit(EXIT_USER_ERROR) from None
 

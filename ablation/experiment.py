@@ -156,6 +156,11 @@ def run_cell(
         buffer.flush()
         tracking.retry(client.set_terminated, run_id, status="FINISHED")
     except Exception as err:
+        stop = as_interrupted(err)
+        if stop is not None:  # a stop signal that library code turned into another error
+            if run_id is not None:
+                _close_stopped(client, run_id, stop)
+            raise stop from None
         if run_id is None:  # the run could not be created: nothing to close
             raise
         if is_disk_full(err):  # not this cell's fault: every later cell would fail too

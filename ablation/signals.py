@@ -51,13 +51,20 @@ class Interrupted(BaseException):
         return self.reason
 
 
-def as_interrupted(err: BaseException) -> Interrupted | None:
+def as_interrupted(err: BaseException | None) -> Interrupted | None:
     """``err`` as a stop signal (an :class:`Interrupted`, or a KeyboardInterrupt: SIGINT),
-    else None."""
-    if isinstance(err, Interrupted):
-        return err
-    if isinstance(err, KeyboardInterrupt):
-        return Interrupted(signal.SIGINT)
+    else None. An error raised while a stop signal's exception was on its way out (library
+    clean-up code that the signal cut short, e.g. SQLAlchemy's ``IllegalStateChangeError``
+    wrapped by MLflow, or an error that wraps such one) is that stop signal too: the chain
+    of causes and contexts is searched."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, Interrupted):
+            return err
+        if isinstance(err, KeyboardInterrupt):
+            return Interrupted(signal.SIGINT)
+        err = err.__cause__ or err.__context__
     return None
 
 
@@ -104,9 +111,19 @@ _pending: list[int] = []
 
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
-    """A stop signal arriving inside is raised at the end of the block, not in it: for
-    creating a run and noting its id, which a signal must not split (the run would be
-    left RUNNING with nobody knowing its id until the next start reaps it)."""
+    """A stop signal arriving inside is raised at the end of the block, not in it.
+
+    For what a signal must not split: creating a run and noting its id (the run would be
+    left RUNNING with nobody knowing its id until the next start reaps it), and every call
+    into the store (:func:`ablation.tracking.retry`). Raised inside SQLAlchemy, the signal's
+    exception can leave a write transaction open, holding sqlite's lock while the closing
+    code waits for that same lock (8 x 20 s, then the run stays RUNNING), or can come out
+    as another exception (``IllegalStateChangeError``, wrapped by MLflow): a failure, not
+    a stop. Outside the main thread (where no handler runs) this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _deferring.append(True)
     try:
         yield

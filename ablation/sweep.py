@@ -30,7 +30,7 @@ from ablation.data import DATASETS
 from ablation.errors import EXIT_FAILED, ConfigError, exit_status
 from ablation.grid import expand_cells
 from ablation.naming import format_duration
-from ablation.signals import deferred
+from ablation.signals import as_interrupted, deferred
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
 
 log = logging.getLogger("ablation")
@@ -287,7 +287,11 @@ class SweepCallback(Callback):
 
 def _exit_for(err: Exception, doing: str) -> None:
     """End the process from a callback (Hydra turns a callback's exception into a warning):
-    one line, the parent run (if any) FAILED, exit 2 for bad input, else 1."""
+    one line, the parent run (if any) FAILED, exit 2 for bad input, else 1. A stop signal
+    that library code turned into this error goes on as the stop (KILLED, 128 + signal)."""
+    stop = as_interrupted(err)
+    if stop is not None:
+        raise stop from None
     code, message = exit_status(err)
     if code == EXIT_FAILED:  # not the user's input: say what was being done
         message = f"error: {doing}: {message.removeprefix('error: ')}"

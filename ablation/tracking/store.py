@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 from mlflow.tracking import MlflowClient
 
+from ablation.signals import deferred
 from ablation.tracking.uri import (
     INSTEAD,
     TrackingError,
@@ -205,11 +206,17 @@ def store_lock(uri: str) -> Iterator[None]:
 
 
 def retry(fn: Callable[..., T], *args: Any, attempts: int = 8, **kwargs: Any) -> T:
-    """Call ``fn``, retrying with backoff while sqlite says the database is locked."""
+    """Call ``fn``, retrying with backoff while sqlite says the database is locked.
+
+    Every store call of the package goes through here. A stop signal arriving during a
+    call is raised when the call has returned (:func:`~ablation.signals.deferred`), never
+    inside MLflow or SQLAlchemy, which are not safe against an exception at any point.
+    """
     delay = 0.1
     for attempt in range(attempts):
         try:
-            return fn(*args, **kwargs)
+            with deferred():  # the sleep between attempts is not: a signal stops it
+                return fn(*args, **kwargs)
         except Exception as err:
             if "database is locked" not in str(err) or attempt == attempts - 1:
                 raise
@@ -233,7 +240,8 @@ def _create_sqlite_store(db: Path) -> None:
     if db.exists() and db.stat().st_size > 0:
         return  # an existing store (a 0-byte file is replaced: never half-built in place)
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-    retry(MlflowClient(tracking_uri=f"sqlite:///{tmp}").search_experiments, max_results=1)
+    # MlflowClient() opens the store (and builds its schema): a store call like any other
+    retry(retry(MlflowClient, tracking_uri=f"sqlite:///{tmp}").search_experiments, max_results=1)
     os.replace(tmp, db)
 
 
@@ -248,7 +256,7 @@ def client_for(uri: str) -> MlflowClient:
             if db is not None:
                 check_sqlite_file(db)  # again under the lock: another process may have won
                 _create_sqlite_store(db)
-            client = MlflowClient(tracking_uri=uri)
+            client = retry(MlflowClient, tracking_uri=uri)
             retry(client.search_experiments, max_results=1)  # creates a new schema once
         except TrackingError:
             raise
