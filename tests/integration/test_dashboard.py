@@ -188,7 +188,7 @@ def test_run_names_lead_with_what_varies_and_are_distinct(cell_of):
     assert [c.short_name(varies) for c in mixed] == [
         "gd lr=0.01 s0",
         "adam lr=0.001 s0",
-        "gd lr=1 s0",
+        "gd lr=0.3 s0",
     ]
     # a single run: what the user typed, then the seed; nothing typed: every factor
     assert cell_of("data=digits", "optim.iterations=5", "tracking.uri=x").short_name() == (
