@@ -274,3 +274,19 @@ def test_decide_separated_cell_at_three_seeds_and_noisy_cell_not():
     assert decide([89.1, 89.0, 89.2], other=[89.0, 89.3, 89.1]).verdict == "same"
     two = decide([92.1, 92.4])
     assert not two.decided and two.n == 2 and "fewer than 3 seeds" in two.reason
+
+
+def test_effect_sentences_on_an_incomplete_grid_say_the_mean_is_over_the_cells_run():
+    """Table 3's five cells: the marginal mean of reg pools Kaiming unevenly, so the
+    sentence must say it is a mean over the cells run and point to the contrasts."""
+    data = _grid(seeds=3, effect_a=4.0)
+    full = anova(data, "test_acc", ["a", "b", "c"])
+    assert all(
+        "cells that were run" not in s
+        for s in effect_sentences(data, "test_acc", ["a", "b", "c"], full)
+    )
+    part = data[~((data.b == "y") & (data.c == "v"))]
+    result = anova(part, "test_acc", ["a", "b", "c"])
+    sentences = effect_sentences(part, "test_acc", ["a", "b", "c"], result)
+    assert sentences and all("a mean over the 6 of 8 cells that were run" in s for s in sentences)
+    assert all(s.endswith("like with like).") for s in sentences)

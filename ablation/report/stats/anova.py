@@ -165,7 +165,16 @@ def effect_sentences(
     if not result.fitted or result.table.empty:
         return []
     d = data.dropna(subset=[response])
-    cells = _cell_means(d, response, [f for f in factors if d[f].nunique() > 1])
+    varying = [f for f in factors if d[f].nunique() > 1]
+    cells = _cell_means(d, response, varying)
+    full = math.prod(d[f].nunique() for f in varying)
+    # in an incomplete grid a marginal mean also carries the other factors' imbalance
+    caveat = (
+        f" (a mean over the {len(cells)} of {full} cells that were run, so it also reflects "
+        "which cells those are; the contrasts compare like with like)"
+        if len(cells) < full
+        else ""
+    )
     sentences = []
     for _, row in result.table.iterrows():
         if not (row["p"] < alpha):
@@ -173,9 +182,10 @@ def effect_sentences(
         stat = f"({format_p(row['p'])}, partial η² = {row['partial_eta2']:.2f})"
         parts = row["term"].split(" × ")
         if len(parts) == 1:
-            sentences.append(_main_sentence(cells, response, parts[0], stat, sort_key, what))
+            sentence = _main_sentence(cells, response, parts[0], stat, sort_key, what)
         else:
-            sentences.append(_interaction_sentence(cells, response, parts, stat, sort_key, what))
+            sentence = _interaction_sentence(cells, response, parts, stat, sort_key, what)
+        sentences.append(sentence[:-1] + caveat + "." if caveat else sentence)
     return sentences
 
 
