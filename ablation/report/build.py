@@ -88,12 +88,20 @@ def _summed_confusion(client, run_ids: list[str], tmp: Path) -> tuple[np.ndarray
     return total, used
 
 
+def ranking_metric(done: pd.DataFrame) -> tuple[str, str]:
+    """What "best" and "worst" cell mean: by validation accuracy when every finished cell
+    has a validation split (choices are made there, not on the test set), else by test."""
+    if len(done) and done["val_acc_mean"].notna().all():
+        return "val_acc_mean", "validation"
+    return "test_acc_mean", "test"
+
+
 def _choose_roc_cell(cells: pd.DataFrame, roc_cell: str | None) -> pd.Series | None:
     done = cells[cells["n_seeds"] > 0]
     if done.empty:
         return None
     if roc_cell is None:
-        return done.loc[done["test_acc_mean"].idxmax()]
+        return done.loc[done[ranking_metric(done)[0]].idxmax()]
     hit = done[done["cell"].map(_norm) == _norm(roc_cell)]
     if hit.empty:
         available = ", ".join(repr(c) for c in done["cell"])
@@ -352,8 +360,9 @@ def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[P
             f"with at least {figs.MIN_SEEDS_FOR_BAND} runs; grey dots = single runs.",
         )
     done = ctx.cells[ctx.cells["n_seeds"] > 0]
-    best = done.loc[done["test_acc_mean"].idxmax()]
-    worst = done.loc[done["test_acc_mean"].idxmin()]
+    key, split = ranking_metric(done)
+    best = done.loc[done[key].idxmax()]
+    worst = done.loc[done[key].idxmin()]
     pairs = [("best", best)] + ([("worst", worst)] if worst["cell"] != best["cell"] else [])
     with tempfile.TemporaryDirectory(prefix="ablation-report-") as tmp:
         for kind, row in pairs:
@@ -363,7 +372,8 @@ def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[P
                     doc.add(Para(f"No confusion_matrix.csv artifact for the {kind} cell.", "note"))
                 continue
             cell = _short(ctx, row)
-            title = f"Confusion matrix, {kind} cell: {cell} (summed over {used} seed(s))"
+            by = f" by {split} accuracy" if split == "validation" else ""
+            title = f"Confusion matrix, {kind} cell{by}: {cell} (summed over {used} seed(s))"
             p = figs.confusion(m, title, ctx.fig_dir / f"confusion_{kind}.png")
             made.append(p)
             sections.image(
@@ -426,7 +436,7 @@ def _prediction_figures(doc, ctx, client, row, tmp: Path) -> list[Path]:
         doc,
         ctx,
         made[1],
-        f"One-vs-rest precision-recall curves per digit, {title}; the inset zooms on "
+        f"One-vs-rest precision-recall curves per digit, {title}; the right-hand panel zooms on "
         "recall >= 0.9, where the curves differ.",
     )
     p = figs.misclassified_gallery(pred, title, ctx.fig_dir / "misclassified.png")

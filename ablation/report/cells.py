@@ -171,12 +171,15 @@ def summarize_cells(runs: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
             mean, lo, hi, _ = t_ci(fin[m]) if len(fin) else (np.nan, np.nan, np.nan, 0)
             row.update({f"{m}_mean": mean, f"{m}_lo": lo, f"{m}_hi": hi})
         row["fit_s_mean"] = float(fin["fit_s"].mean()) if len(fin) else np.nan
+        val = fin["val_acc"] if "val_acc" in fin else pd.Series(dtype=float)
+        row["val_acc_mean"] = float(val.mean()) if val.notna().any() else np.nan
         rows.append(row)
     table = pd.DataFrame(rows)
     for m in METRICS:
         for suffix in ("_mean", "_lo", "_hi"):
             if f"{m}{suffix}" not in table:
                 table[f"{m}{suffix}"] = np.nan
-    if "fit_s_mean" not in table:
-        table["fit_s_mean"] = np.nan
+    for col in ("fit_s_mean", "val_acc_mean"):
+        if col not in table:
+            table[col] = np.nan
     return table

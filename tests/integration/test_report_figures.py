@@ -175,6 +175,8 @@ def test_gd_and_minibatch_share_an_epoch_axis(workdir, monkeypatch):
         {n: f for n, f in drawn.items() if n.startswith("learning_curves")}, {"gd", "sgd"}
     )
     assert "learning_curves_val.png" in drawn
+    # with a validation split, "best" is chosen there, not on the test set
+    assert "Confusion matrix, best cell by validation accuracy:" in md
     # ROC on a log false-positive axis
     assert drawn["roc.png"].axes[0].get_xscale() == "log"
     assert "Tracking store: sqlite:///mlruns/mlflow.db" in md
