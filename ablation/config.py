@@ -276,6 +276,11 @@ class Config:
             raise ConfigError("experiment_name is empty; give the study a name")
         rules.check_fields(self)  # seed and data_seed (null: follows seed) among them
         self._check_training_rows()
+        if self.reg.wd * self.optim.lr >= 1:  # each update multiplies W by 1 - lr * wd
+            raise ConfigError(
+                f"reg.wd={self.reg.wd} with optim.lr={self.optim.lr} would flip or zero the "
+                f"weights at every update (1 - lr * wd <= 0); use reg.wd<{1 / self.optim.lr:g}"
+            )
 
     def _check_training_rows(self) -> None:
         """Validation rows come out of the training rows: enough must be left to train on."""

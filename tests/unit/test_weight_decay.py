@@ -104,3 +104,8 @@ def test_a_sweep_over_wd_names_its_levels_including_zero(composer):
     assert grid_levels(cells)["reg"] == "wd,none,l2"
     assert "reg.wd" in varying_keys(cells)
     assert grid_levels(cells)["reg.wd"] == "0.0,0.001,-"
+
+
+def test_a_decay_that_would_flip_the_weights_is_refused_before_anything_runs(composer):
+    with pytest.raises(ConfigError, match=r"reg.wd=20.0 with optim.lr=0.1 .* use reg.wd<10"):
+        Cell.from_config(composer("optim=sgd", "reg=wd", "reg.wd=20"), [])
