@@ -7,6 +7,10 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
+
+from ablation import tracking
+from tests.conftest import store_uri
 from tests.reliability.support import db_path
 
 
@@ -39,6 +43,16 @@ def run_table(workdir: Path) -> dict[str, tuple[str, str, str | None]]:
 
 def running_cells(workdir: Path) -> int:
     return sum(r == ("cell", "RUNNING") for r in (v[:2] for v in run_table(workdir).values()))
+
+
+def store_with_an_earlier_run(folder: Path) -> Path:
+    """``folder`` as a store that already holds one FINISHED cell run of another study: the
+    run every stop or exit path must leave exactly as it was."""
+    client = MlflowClient(store_uri(folder))
+    exp = client.create_experiment("ablation")
+    run = client.create_run(exp, tags={tracking.TAG_ROLE: "cell"}, run_name="earlier")
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return folder
 
 
 def seed_store(source: Path, workdir: Path) -> dict:

@@ -19,11 +19,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from ablation import tracking
-from tests.conftest import store_uri
-from tests.reliability.store_checks import assert_unchanged, integrity, run_table, seed_store
+from tests.reliability.store_checks import (
+    assert_unchanged,
+    integrity,
+    run_table,
+    seed_store,
+    store_with_an_earlier_run,
+)
 from tests.reliability.support import TEST_ENV, db_path
 
 QUICK = ["data=digits", "optim.iterations=20", "optim.eval_every=10"]
@@ -54,12 +57,7 @@ BAD_INPUT = {
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A store that already holds a finished run (it must stay as it was)."""
-    folder = tmp_path_factory.mktemp("exit-paths-study")
-    client = MlflowClient(store_uri(folder))
-    exp = client.create_experiment("ablation")
-    run = client.create_run(exp, tags={tracking.TAG_ROLE: "cell"}, run_name="earlier")
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return folder
+    return store_with_an_earlier_run(tmp_path_factory.mktemp("exit-paths-study"))
 
 
 def _run(args, cwd, env=None, preexec_fn=None, timeout=300) -> subprocess.CompletedProcess:

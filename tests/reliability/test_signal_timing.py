@@ -17,11 +17,8 @@ import signal
 import textwrap
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from ablation import tracking
-from tests.conftest import store_uri
-from tests.reliability.store_checks import assert_unchanged, seed_store
+from tests.reliability.store_checks import assert_unchanged, seed_store, store_with_an_earlier_run
 from tests.reliability.support import started
 
 #: A short cell: its metrics are written at the end of the fit (the buffer's flush).
@@ -42,12 +39,7 @@ STOP_WITHIN_S = 60
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A store with a finished run of another study (it must stay as it was)."""
-    folder = tmp_path_factory.mktemp("signal-timing-study")
-    client = MlflowClient(store_uri(folder))
-    exp = client.create_experiment("ablation")
-    run = client.create_run(exp, tags={tracking.TAG_ROLE: "cell"}, run_name="earlier")
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return folder
+    return store_with_an_earlier_run(tmp_path_factory.mktemp("signal-timing-study"))
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,13 @@ import sys
 import textwrap
 
 import pytest
-from mlflow.tracking import MlflowClient
 
-from ablation import tracking
-from tests.conftest import store_uri
-from tests.reliability.store_checks import assert_unchanged, running_cells, seed_store
+from tests.reliability.store_checks import (
+    assert_unchanged,
+    running_cells,
+    seed_store,
+    store_with_an_earlier_run,
+)
 from tests.reliability.support import started
 
 LONG_CELL = ["data=digits", "optim.iterations=100000", "optim.eval_every=1000"]
@@ -40,12 +42,7 @@ CASES = {
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     """A store that already holds a finished run of another study (must stay as it was)."""
-    folder = tmp_path_factory.mktemp("signals-study")
-    client = MlflowClient(store_uri(folder))
-    exp = client.create_experiment("ablation")
-    run = client.create_run(exp, tags={tracking.TAG_ROLE: "cell"}, run_name="earlier")
-    client.set_terminated(run.info.run_id, "FINISHED")
-    return folder
+    return store_with_an_earlier_run(tmp_path_factory.mktemp("signals-study"))
 
 
 @pytest.mark.slow
