@@ -6,7 +6,7 @@ python -m ablation -cn paper_table3                  # a named study from sweeps
 python -m ablation -m ... hydra/launcher=local       # cells in parallel, one per core
 python -m ablation -m ... hydra/launcher=basic       # cells in turn, each on every core
 
-Exit status: 0 done; 1 a cell failed (raised by ``ablation.sweep.SweepCallback`` at its
+Exit status: 0 done; 1 a cell failed (raised by ``ablation.sweep.callback.SweepCallback`` at its
 end) or something broke; 2 bad input (one ``error:`` line, nothing run); 128 + the signal
 after SIGINT (130), SIGTERM (143) or SIGHUP (129), with the running cell and the sweep's
 parent run marked KILLED. Whatever ends the process, a parent run it opened is closed.
@@ -24,16 +24,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ablation.config import package_dir, register_configs
+from ablation.config.schema import package_dir, register_configs
 from ablation.errors import exit_status, quiet_store_tracebacks
-from ablation.signals import as_interrupted, ignore_stop_signals, raise_on_stop_signals
+from ablation.run.signals import as_interrupted, ignore_stop_signals, raise_on_stop_signals
 
 
 def _app(cfg: DictConfig) -> str:
-    from ablation import launcher
-    from ablation.cell import Cell
+    from ablation.cell.cell import Cell
     from ablation.errors import user_errors
-    from ablation.experiment import SweepInfo, run_cell
+    from ablation.run.job import SweepInfo, run_cell
+    from ablation.sweep import launcher
 
     quiet_store_tracebacks()  # in a joblib worker too
     hc = HydraConfig.get()
@@ -120,7 +120,7 @@ def _finish(err: BaseException) -> int:
     if message:
         print(message, file=sys.stderr, flush=True)
     if code != 0 and "ablation.sweep" in sys.modules:  # a sweep started: close its parent
-        from ablation.sweep import close_open_sweeps
+        from ablation.sweep.callback import close_open_sweeps
 
         stop = as_interrupted(err)
         status = "KILLED" if stop else "FAILED"

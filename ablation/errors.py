@@ -47,7 +47,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix (bad config, data, store) into one line and exit 2."""
-    from ablation.signals import as_interrupted
+    from ablation.run.signals import as_interrupted
 
     try:
         yield
@@ -115,7 +115,7 @@ def one_line(err: BaseException) -> str:
 def exit_status(err: BaseException) -> tuple[int, str | None]:
     """The exit status for an exception that ended ``python -m ablation``, and the message
     to print (None when it was printed already: a SystemExit)."""
-    from ablation.signals import as_interrupted
+    from ablation.run.signals import as_interrupted
 
     stop = as_interrupted(err)
     if stop is not None:

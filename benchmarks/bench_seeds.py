@@ -8,7 +8,7 @@ seed or two more, and the paper's random init (uniform in [-0.5, 0.5)) lands any
 
 Both sweeps run the real CLI as subprocesses, one after the other, into one fresh sqlite
 store (two experiments, so neither reuses the other's runs). Each cell's verdict is the
-``seeds=auto`` rule (``ablation.adaptive``) on all of its finished seeds: decided when its
+``seeds=auto`` rule (``ablation.sweep.adaptive``) on all of its finished seeds: decided when its
 95% t-interval is at most ±2 points wide, else inconclusive. The script prints both run
 counts and wall times and ends with PASS when every verdict agrees and seeds=auto needed
 at most 60% of the fixed sweep's runs.
@@ -76,8 +76,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the store in this folder")
     args = parser.parse_args()
 
-    from ablation.adaptive import AutoSettings
     from ablation.report.stats import decide
+    from ablation.sweep.adaptive import AutoSettings
 
     load1 = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, load average {load1:.2f}")

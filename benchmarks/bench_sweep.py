@@ -128,7 +128,7 @@ def bench_sweeps(work: Path, grid: list[str], cores: int, blas: int, rows: list)
     single = single_cell_times(work, grid)
     from omegaconf import OmegaConf
 
-    from ablation.launcher import in_turn
+    from ablation.sweep.launcher import in_turn
 
     walls, seq_runs, par_runs = {}, [], []
     modes = {"sequential": ["hydra/launcher=basic"], "parallel": ["hydra/launcher=local"]}

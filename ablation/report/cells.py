@@ -17,7 +17,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ablation.config import PROTOCOL_PARAMS
+from ablation.config.schema import PROTOCOL_PARAMS
 from ablation.data import data_label
 from ablation.report.stats import t_ci
 

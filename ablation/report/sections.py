@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ablation.config import MLP_TASK, PROTOCOL_PARAMS
+from ablation.config.schema import MLP_TASK, MLP_TASKS, PROTOCOL_PARAMS
 from ablation.data.loading import DATASETS
 from ablation.report.cells import sorted_levels
 from ablation.report.reference import Reference
@@ -66,7 +66,7 @@ def user_task(runs: pd.DataFrame) -> str | None:
     """The ``task._target_`` of runs of a user's task; None for the built-in MLP's runs
     (whose ``task`` node is not logged). The paper's parts of the report need MLP runs."""
     targets = {str(p.get("task._target_", MLP_TASK)) for p in runs["params"] if isinstance(p, dict)}
-    targets.discard(MLP_TASK)
+    targets -= set(MLP_TASKS)
     return ", ".join(sorted(targets)) or None
 
 

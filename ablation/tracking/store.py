@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from mlflow.tracking import MlflowClient
 
-from ablation.signals import deferred
+from ablation.run.signals import deferred
 from ablation.tracking.uri import (
     INSTEAD,
     TrackingError,
@@ -209,7 +209,7 @@ def retry(fn: Callable[..., T], *args: Any, attempts: int = 8, **kwargs: Any) ->
     """Call ``fn``, retrying with backoff while sqlite says the database is locked.
 
     Every store call of the package goes through here. A stop signal arriving during a
-    call is raised when the call has returned (:func:`~ablation.signals.deferred`), never
+    call is raised when the call has returned (:func:`~ablation.run.signals.deferred`), never
     inside MLflow or SQLAlchemy, which are not safe against an exception at any point.
     """
     delay = 0.1

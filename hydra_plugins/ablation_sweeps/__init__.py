@@ -10,7 +10,7 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 class AblationSweepsSearchPathPlugin(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         try:
-            from ablation.config import package_dir
+            from ablation.config.schema import package_dir
 
             sweeps = package_dir("sweeps")
         except (ImportError, FileNotFoundError):

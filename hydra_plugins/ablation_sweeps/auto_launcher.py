@@ -1,4 +1,4 @@
-"""Hydra launcher plugin ``hydra/launcher=auto``: see ``ablation.launcher`` for the rules."""
+"""Hydra launcher plugin ``hydra/launcher=auto``: see ``ablation.sweep.launcher`` for the rules."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _drop_job_lines(record: logging.LogRecord) -> bool:
 class AutoLauncher(Launcher):
     """Delegates to Hydra's basic launcher or to the joblib launcher (see the module doc).
 
-    ``in_turn`` is decided by ``ablation.sweep.SweepCallback`` from the cells it composed
+    ``in_turn`` is decided by ``ablation.sweep.callback.SweepCallback`` from the cells it composed
     (so this launcher composes nothing). ``joblib`` keyword arguments (``n_jobs``,
     ``backend``, ...) are passed to the joblib launcher when the cells run in parallel.
     """

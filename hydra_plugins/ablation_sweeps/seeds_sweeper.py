@@ -1,9 +1,9 @@
 """Hydra sweeper plugin ``hydra/sweeper=seeds_auto`` (``seeds=auto``): seeds that decide.
 
 Round 1 launches the grid (``hydra.sweeper.params`` and the command line) with seeds
-``0 .. min_seeds-1``; the sweep callback (``ablation.sweep``) has composed, validated and
+``0 .. min_seeds-1``; the sweep callback (``ablation.sweep.callback``) has composed, validated and
 estimated exactly those jobs. After each round the sweeper reads the cells' final test
-accuracies back from the store and asks ``ablation.adaptive.plan_round`` which cells get
+accuracies back from the store and asks ``ablation.sweep.adaptive.plan_round`` which cells get
 another seed; it launches those (validated first) until no cell does. Every job carries
 its reason in ``hydra.job.env_set`` (``ablation.seed_reason`` tag) and, like every job of
 the multirun, the sweep's parent run id.
@@ -35,7 +35,7 @@ class SeedsAutoSweeper(Sweeper):
         precision: float = 2.0,
         reference: str | None = "ghimire2023",
     ) -> None:
-        from ablation.adaptive import AutoSettings
+        from ablation.sweep.adaptive import AutoSettings
 
         super().__init__()
         self.params = dict(params or {})
@@ -44,7 +44,7 @@ class SeedsAutoSweeper(Sweeper):
         self.hydra_context: HydraContext | None = None
         self.launcher = None
         self.job_idx = 0
-        self.cells: dict[tuple[str, int], Any] = {}  # (cell, seed) -> ablation.cell.Cell
+        self.cells: dict[tuple[str, int], Any] = {}  # (cell, seed) -> ablation.cell.cell.Cell
         self._client = None
         self._exp_id: str | None = None
 
@@ -61,8 +61,8 @@ class SeedsAutoSweeper(Sweeper):
     # -- the rounds ---------------------------------------------------------------------
 
     def sweep(self, arguments: list[str]) -> list[list[JobReturn]]:
-        from ablation import adaptive
         from ablation.errors import user_errors
+        from ablation.sweep import adaptive
 
         assert self.config is not None and self.launcher is not None
         params = [f"{k}={v}" for k, v in self.params.items()]
@@ -132,7 +132,7 @@ class SeedsAutoSweeper(Sweeper):
 
     def _cell(self, overrides: list[str], seed: int):
         """Compose and validate one job exactly as the launcher will."""
-        from ablation.cell import Cell
+        from ablation.cell.cell import Cell
         from ablation.errors import ConfigError
 
         job = [*overrides, f"seed={seed}"]

@@ -15,9 +15,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from ablation.cell import Cell, varying_keys
-from ablation.config import package_dir, register_configs
-from ablation.progress import cost_kind, decode_kinds, encode_kinds, eta_seconds
+from ablation.cell.cell import Cell, varying_keys
+from ablation.config.schema import package_dir, register_configs
+from ablation.run.progress import cost_kind, decode_kinds, encode_kinds, eta_seconds
 from tests.conftest import cli
 
 ENV = {"PYTHONUNBUFFERED": "1", "ABLATION_BLAS_THREADS": "1", "MLFLOW_TRACKING_URI": ""}

@@ -55,7 +55,7 @@ def test_wheel_runs_a_sweep_from_another_directory(installed, workdir):
     where = (
         cli(
             "-c",
-            "import ablation, ablation.config as c; print(c.package_dir('conf'))",
+            "import ablation, ablation.config.schema as c; print(c.package_dir('conf'))",
             cwd=workdir,
             module="",
             env=env,

@@ -142,8 +142,8 @@ def logged_only(cfg, log):
 def test_what_a_task_returns_is_checked(workdir, monkeypatch):
     from hydra import compose, initialize_config_dir
 
-    from ablation.config import package_dir, register_configs
-    from ablation.experiment import run_cell
+    from ablation.config.schema import package_dir, register_configs
+    from ablation.run.job import run_cell
 
     (workdir / "bad_results.py").write_text(BAD_RESULTS)
     monkeypatch.syspath_prepend(str(workdir))

@@ -20,7 +20,7 @@ import pytest
 from mlflow.entities import Metric, Param
 
 from ablation import tracking
-from ablation.config import path_safe
+from ablation.config.schema import path_safe
 from tests.conftest import cli
 from tests.reliability.support import TEST_ENV, by_status, cell_runs, client
 

@@ -12,8 +12,8 @@ from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 
-from ablation.config import ConfigError, package_dir, register_configs
-from ablation.grid import expand_cells
+from ablation.config.schema import ConfigError, package_dir, register_configs
+from ablation.sweep.grid import expand_cells
 from tests.reliability.store_checks import integrity, run_table
 from tests.reliability.support import started
 

@@ -89,7 +89,7 @@ def test_a_signal_during_a_finaliser_is_raised_again_not_lost(tmp_path):
     script = textwrap.dedent(
         """
         import os, signal, time
-        from ablation.signals import Interrupted, raise_on_stop_signals
+        from ablation.run.signals import Interrupted, raise_on_stop_signals
 
         class SendsTermWhileFinalised:
             def __del__(self):

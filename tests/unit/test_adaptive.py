@@ -1,10 +1,12 @@
-"""The seeds=auto round rule (ablation.adaptive): which cells get another seed, and why."""
+"""The seeds=auto round rule (ablation.sweep.adaptive): which cells get another seed, and why."""
 
 from __future__ import annotations
 
 import pytest
 
-from ablation.adaptive import (
+from ablation.errors import ConfigError
+from ablation.report.reference import load_reference
+from ablation.sweep.adaptive import (
     AutoSettings,
     CellState,
     first_round_arguments,
@@ -14,8 +16,6 @@ from ablation.adaptive import (
     plan_round,
     without_seed,
 )
-from ablation.errors import ConfigError
-from ablation.report.reference import load_reference
 
 TIGHT = (95.0, 95.3, 94.8)  # ±0.6 points with 3 seeds
 WIDE = (83.1, 95.8, 91.9)  # ±15.8 points with 3 seeds

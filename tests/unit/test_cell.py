@@ -8,13 +8,19 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from ablation import launcher
-from ablation.cell import Cell
-from ablation.config import ConfigError, cell_hash, config_hash, package_dir, register_configs
+from ablation.cell.cell import Cell
+from ablation.config.schema import (
+    ConfigError,
+    cell_hash,
+    config_hash,
+    package_dir,
+    register_configs,
+)
 from ablation.data import DATASETS, data_label
 from ablation.naming import format_duration, safe_name
 from ablation.nn import DTYPES, OPTIMIZERS
 from ablation.nn.checks import LR_RULE
+from ablation.sweep import launcher
 
 register_configs()
 
@@ -88,7 +94,7 @@ def test_data_facts_come_from_the_registry(cell_of):
 
 
 def test_dtypes_are_the_cores():
-    from ablation import config
+    from ablation.config import schema as config
 
     assert config.DTYPES is DTYPES
 

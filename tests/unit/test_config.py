@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from ablation.config import (
+from ablation.config.schema import (
     ConfigError,
     cell_hash,
     config_hash,

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from ablation.cell import Cell
-from ablation.config import ConfigError, flatten, hashes, package_dir, register_configs
+from ablation.cell.cell import Cell
+from ablation.config.schema import ConfigError, flatten, hashes, package_dir, register_configs
 from ablation.data import load
-from ablation.train_cell import build_model, load_data
+from ablation.run.mlp import build_model, load_data
 
 register_configs()
 

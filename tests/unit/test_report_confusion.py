@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ablation.experiment import confusion_matrix
 from ablation.report.build import _read_confusion
+from ablation.run.job import confusion_matrix
 
 
 def test_confusion_csv_round_trip_with_and_without_label_column(tmp_path):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ablation.errors import exit_status
-from ablation.signals import Interrupted, as_interrupted, deferred, raise_on_stop_signals
+from ablation.run.signals import Interrupted, as_interrupted, deferred, raise_on_stop_signals
 from ablation.tracking import retry
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from hydra import compose, initialize_config_dir
 
-from ablation.cell import Cell
-from ablation.config import MLP_TASK, ConfigError, package_dir, register_configs
-from ablation.task import TaskResultError, _final_metrics, task_label, user_config
+from ablation.cell.cell import Cell
+from ablation.cell.task import TaskResultError, _final_metrics, task_label, user_config
+from ablation.config.schema import MLP_TASK, ConfigError, package_dir, register_configs
 
 register_configs()
 

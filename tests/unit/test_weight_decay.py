@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from ablation.cell import Cell
-from ablation.config import ConfigError, flatten, hashes, package_dir, register_configs
+from ablation.cell.cell import Cell
+from ablation.config.schema import ConfigError, flatten, hashes, package_dir, register_configs
 from ablation.nn import MLP, fit, make_optimizer
 
 register_configs()
@@ -94,8 +94,8 @@ def test_a_zero_wd_leaves_the_hashes_and_params_of_existing_configs_unchanged(co
 def test_a_sweep_over_wd_names_its_levels_including_zero(composer):
     """reg.wd is a param of reg=wd cells only; a grid mixing regs, or sweeping wd from 0,
     still describes itself (this failed with a KeyError before the sweep started)."""
-    from ablation.cell import varying_keys
-    from ablation.sweep_summary import grid_levels
+    from ablation.cell.cell import varying_keys
+    from ablation.sweep.summary import grid_levels
 
     overrides = [["reg=wd", "reg.wd=0"], ["reg=wd", "reg.wd=0.001"], ["reg=none"], ["reg=l2"]]
     cells = [Cell.from_config(composer(*o), o) for o in overrides]

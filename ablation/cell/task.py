@@ -34,8 +34,8 @@ from urllib.parse import unquote, urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
+from ablation.config.identity import TASK_FRAMEWORK_KEYS
 from ablation.errors import ConfigError
-from ablation.identity import TASK_FRAMEWORK_KEYS
 
 log = logging.getLogger("ablation")
 
@@ -59,7 +59,7 @@ def config_dirs(cfg: DictConfig | None = None) -> list[Path]:
         if not HydraConfig.initialized():
             return []
         sources = HydraConfig.get().runtime.config_sources
-    from ablation.config import package_dir
+    from ablation.config.schema import package_dir
 
     own = package_dir("conf").resolve()
     dirs = []

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from ablation import plots, tracking
+from ablation import tracking
+from ablation.run import plots
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:

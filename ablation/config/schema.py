@@ -19,11 +19,10 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf, flag_override
 
-from ablation import rules
-from ablation.data import DATASETS
-from ablation.errors import ConfigError, user_errors
-from ablation.identity import (
+from ablation.config import rules
+from ablation.config.identity import (
     MLP_TASK,
+    MLP_TASKS,
     TASK_FRAMEWORK_KEYS,
     UNHASHED_KEYS,
     cell_hash,
@@ -31,6 +30,8 @@ from ablation.identity import (
     flatten,
     hashes,
 )
+from ablation.data import DATASETS
+from ablation.errors import ConfigError, user_errors
 from ablation.naming import safe_name as path_safe
 from ablation.nn import ACTIVATIONS, DTYPES, INITS, OPTIMIZERS
 from ablation.nn.checks import LR_RULE, lr_is_valid
@@ -38,6 +39,7 @@ from ablation.nn.checks import LR_RULE, lr_is_valid
 # re-exported: their homes are lower down
 __all__ = [
     "MLP_TASK",
+    "MLP_TASKS",
     "TASK_FRAMEWORK_KEYS",
     "UNHASHED_KEYS",
     "ConfigError",
@@ -382,7 +384,7 @@ def package_dir(name: str) -> Path:
     env = os.environ.get(f"ABLATION_{name.upper()}_DIR")
     if env:
         return Path(env)
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the ablation package
     for candidate in (here.parent / name, here / f"_{name}"):
         if candidate.is_dir():
             return candidate

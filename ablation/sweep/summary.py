@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ablation import tracking
-from ablation.cell import Cell, varying_keys
+from ablation.cell.cell import Cell, varying_keys
 
 log = logging.getLogger("ablation")
 

@@ -27,7 +27,7 @@ import os
 
 from omegaconf import DictConfig
 
-from ablation.config import is_full_batch
+from ablation.config.schema import is_full_batch
 
 #: Set by the user (not by this package) to cap the cores one cell may use.
 BLAS_THREADS_ENV = "ABLATION_BLAS_THREADS"
@@ -38,7 +38,7 @@ BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 def in_turn(cells) -> bool:
     """True when every cell is full-batch: then one cell at a time on all cores is faster.
 
-    ``cells`` are :class:`ablation.cell.Cell` values (or anything with ``optim.name``).
+    ``cells`` are :class:`ablation.cell.cell.Cell` values (or anything with ``optim.name``).
     """
     return all(
         c.full_batch if hasattr(c, "full_batch") else is_full_batch(c.optim.name) for c in cells

@@ -25,14 +25,18 @@ UNHASHED_KEYS = (
 )
 
 #: ``task._target_`` of the built-in NumPy MLP (conf/task/mlp.yaml).
-MLP_TASK = "ablation.train_cell.train"
+MLP_TASK = "ablation.run.mlp.train"
+#: Every name the built-in MLP's ``task._target_`` has had (configs stored before the
+#: package layout of 2026-12 say ``ablation.train_cell.train``); the MLP's task node is
+#: not hashed, so the name may change without changing a hash.
+MLP_TASKS = (MLP_TASK, "ablation.train_cell.train")
 #: Fields of the ``task`` node that the framework reads; the rest are the task's own.
 TASK_FRAMEWORK_KEYS = ("_target_", "metric")
 
 
 def is_mlp_task(flat: dict[str, Any]) -> bool:
     """True for the built-in MLP (also for configs without a ``task`` node)."""
-    return flat.get("task._target_", MLP_TASK) == MLP_TASK
+    return flat.get("task._target_", MLP_TASK) in MLP_TASKS
 
 
 def task_keys(flat: dict[str, Any]) -> dict[str, Any]:

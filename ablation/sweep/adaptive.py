@@ -33,7 +33,7 @@ AUTO_RULE = (
 SEED_KEY = "seed"
 #: The packaged paper results (``ablation.report.reference``), found without importing
 #: the report package
-REFERENCES = Path(__file__).resolve().parent / "report" / "references"
+REFERENCES = Path(__file__).resolve().parents[1] / "report" / "references"
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from ablation import adaptive
-from ablation.cell import Cell, _applicable, cell_label
-from ablation.config import optim_extra, task_config
+from ablation.cell.cell import Cell, _applicable, cell_label
+from ablation.cell.task import add_config_dirs
+from ablation.config.identity import flatten, hashes
+from ablation.config.schema import optim_extra, task_config
 from ablation.errors import ConfigError
-from ablation.identity import flatten, hashes
 from ablation.nn import OPTIMIZERS
-from ablation.task import add_config_dirs
+from ablation.sweep import adaptive
 
 #: A progress line on stderr every this many cells (only for grids at least this big).
 PROGRESS_EVERY = 1000

@@ -1,6 +1,6 @@
 """One grid cell: config -> data -> train -> metrics and artifacts in MLflow.
 
-:func:`run_cell` is what every Hydra job calls, with the job's :class:`~ablation.cell.Cell`;
+:func:`run_cell` is what every Hydra job calls, with the job's :class:`~ablation.cell.cell.Cell`;
 it can also be called directly with a composed config (tests, notebooks). It never trains a
 cell twice: a cell whose config hash already has a FINISHED run is skipped, and a cell
 another process is training is left to it.
@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from omegaconf import DictConfig
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from ablation import progress, tracking
-from ablation.artifacts import confusion_matrix, per_class_metrics
-from ablation.cell import Cell
+from ablation import tracking
+from ablation.cell.cell import Cell
+from ablation.cell.task import run_task
 from ablation.errors import is_disk_full, one_line
 from ablation.naming import format_duration
 from ablation.nn import DivergedError
-from ablation.signals import as_interrupted, deferred, ignore_stop_signals
-from ablation.task import run_task
+from ablation.run import progress
+from ablation.run.artifacts import confusion_matrix, per_class_metrics
+from ablation.run.mlp import train
+from ablation.run.signals import as_interrupted, deferred, ignore_stop_signals
 from ablation.tracking import (
     TAG_CELL,
     TAG_CELL_HASH,
@@ -32,7 +34,6 @@ from ablation.tracking import (
     TAG_PARENT,
     TAG_ROLE,
 )
-from ablation.train_cell import train
 
 __all__ = ["CellResult", "SweepInfo", "confusion_matrix", "per_class_metrics", "run_cell"]
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from ablation.config import (
+from ablation.cell.task import add_config_dirs, resolve, task_label, user_config
+from ablation.config.identity import is_mlp_task, task_keys
+from ablation.config.schema import (
     TASK_FRAMEWORK_KEYS,
     Config,
     ConfigError,
@@ -24,9 +26,7 @@ from ablation.config import (
     to_config,
 )
 from ablation.data import data_label
-from ablation.identity import is_mlp_task, task_keys
 from ablation.nn import OPTIMIZERS
-from ablation.task import add_config_dirs, resolve, task_label, user_config
 
 #: Where results go, or what to import: not a parameter of the computation.
 NOT_PARAMS = ("tracking.", "plugins", "report")

@@ -1,5 +1,5 @@
 """The range of every numeric config value, in one table, checked for every cell before
-any run exists (``ablation.config``'s ``__post_init__`` methods call :func:`check_fields`).
+any run exists (``ablation.config.schema``'s ``__post_init__`` methods call :func:`check_fields`).
 
 Every float must be finite (NaN and inf are refused everywhere, with or without a rule).
 Rules that join two fields (training rows left after ``data.n_val``) are in config.py,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
-from ablation import artifacts, tracking
-from ablation.cell import Cell
+from ablation import tracking
+from ablation.cell.cell import Cell
 from ablation.data import Dataset, load
 from ablation.nn import MLP, FitOptions, Optimizer, fit, make_optimizer
+from ablation.run import artifacts
 
 
 def load_data(cell: Cell) -> Dataset:

@@ -24,13 +24,16 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
-from ablation import adaptive, launcher, progress, sweep_summary, tracking
-from ablation.cell import Cell, varying_keys
+from ablation import tracking
+from ablation.cell.cell import Cell, varying_keys
 from ablation.data import DATASETS
 from ablation.errors import EXIT_FAILED, ConfigError, exit_status
-from ablation.grid import expand_cells
 from ablation.naming import format_duration
-from ablation.signals import as_interrupted, deferred
+from ablation.run import progress
+from ablation.run.signals import as_interrupted, deferred
+from ablation.sweep import adaptive, launcher
+from ablation.sweep import summary as sweep_summary
+from ablation.sweep.grid import expand_cells
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
 
 log = logging.getLogger("ablation")
