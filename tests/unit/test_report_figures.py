@@ -172,7 +172,7 @@ def test_interaction_plot_names_cells_not_run_and_marks_the_lowest_for_min(tmp_p
         )
     fig = drawn["ix.png"]
     notes = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert "not run" in notes
+    assert "no finished run" in notes
     assert fig.axes[0].get_ylabel() == "final test/err"  # any other metric: its own name
     ring = [c for ax in fig.axes for c in ax.collections if c.get_gid() == "best-cell"]
     assert np.isclose(ring[0].get_offsets()[0][1], fin.groupby("cell")["test_err"].mean().min())

@@ -1,6 +1,7 @@
 """Report figures (matplotlib object API + seaborn; no pyplot, so no global backend state).
 
-- ``interaction``: the interaction plot of cell means (replaces the pooled by-factor plot);
+- ``interaction``: the interaction plot of cell means (replaces the pooled by-factor plot),
+  laid out by ``layout`` (which factor on x, which per line, which per panel);
 - ``curves`` / ``one_step``: learning curves, zoomed, labelled; a dot per run for one step;
 - ``paper``: the paper's numbers against ours;
 - ``heatmaps``: per-class and confusion maps; ``predictions``: ROC/PR and the error gallery;
@@ -28,12 +29,11 @@ from ablation.report.figures.curves import learning_curves, logged_steps
 from ablation.report.figures.encoding import Encoding, encoding, legend
 from ablation.report.figures.heatmaps import confusion, per_class_heatmap
 from ablation.report.figures.interaction import (
-    Layout,
     accuracy_by_factor,
     interaction_caption,
-    interaction_layout,
     interaction_plot,
 )
+from ablation.report.figures.layout import Layout, interaction_layout
 from ablation.report.figures.metric import Metric, metric_info
 from ablation.report.figures.one_step import one_step
 from ablation.report.figures.paper import paper_vs_ours

@@ -18,6 +18,7 @@ def roc_pr(pred, title: str, roc_path: Path, pr_path: Path) -> dict[str, list[fl
 
     classes = range(pred.proba.shape[1])
     colours = categorical(len(classes))
+    styles = ["-" if k < 5 else "--" for k in classes]  # 10 hues: a second cue for 5-9
     out = {"auc": [], "ap": []}
     fig_roc = Figure(figsize=(7.6, 5.4), layout="constrained")
     fig_pr = Figure(figsize=(11.5, 5.0), layout="constrained")
@@ -36,11 +37,11 @@ def roc_pr(pred, title: str, roc_path: Path, pr_path: Path) -> dict[str, list[fl
         out["ap"].append(float(ap))
         floor_fpr = min(floor_fpr, 0.5 / max(1, int((~truth).sum())))
         floor_prec = min(floor_prec, float(prec[rec >= 0.99].max()))
-        ax_roc.step(fpr, tpr, where="post", color=colours[k], lw=1.2)
+        ax_roc.step(fpr, tpr, where="post", color=colours[k], lw=1.2, ls=styles[k])
         for ax in (ax_pr, zoom):
-            ax.step(rec, prec, where="post", color=colours[k], lw=1.2)
-        ax_roc.plot([], [], color=colours[k], label=f"digit {k} (AUC {a:.4f})")
-        ax_pr.plot([], [], color=colours[k], label=f"digit {k} (AP {ap:.4f})")
+            ax.step(rec, prec, where="post", color=colours[k], lw=1.2, ls=styles[k])
+        ax_roc.plot([], [], color=colours[k], ls=styles[k], label=f"digit {k} (AUC {a:.4f})")
+        ax_pr.plot([], [], color=colours[k], ls=styles[k], label=f"digit {k} (AP {ap:.4f})")
     ax_roc.set_xscale("log")
     ax_roc.set(xlabel="false positive rate (log scale)", ylabel="true positive rate")
     ax_roc.set(xlim=(floor_fpr, 1), ylim=(-0.01, 1.02))
