@@ -277,3 +277,14 @@ def test_maps_and_palettes_are_colour_blind_safe(tmp_path):
     assert {enc.hues["random"], enc.hues["kaiming"]} <= set(safe)
     assert enc.palette["random, none"] == enc.hues["random"]  # shades of the init's hue
     assert len(set(enc.palette.values())) == 4
+
+
+def test_one_varying_factor_draws_one_line(tmp_path):
+    fin = _crossover(seeds=(0, 1))
+    fin = fin[(fin["reg"] == "none") & (fin["depth"] == "1")]
+    with figs.capture() as drawn:
+        figs.interaction_plot(fin, ["init", "reg", "depth"], tmp_path / "one.png")
+    (ax,) = drawn["one.png"].axes
+    lines = [ln for ln in ax.get_lines() if len(ln.get_ydata()) == 2]
+    assert len(lines) == 1 and np.allclose(lines[0].get_ydata(), [90.0 - 0.15, 95.0 - 0.15])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["random", "kaiming"]

@@ -273,6 +273,8 @@ def _x_axis(axes, stats, updates_per_epoch, step_label, zoom) -> str:
     log = bool(ends) and max(ends) > 5 * min(ends)  # e.g. 300 full-batch epochs beside 20
     if log:
         axes[0].set_xscale("symlog", linthresh=1, linscale=0.4)
+        if min(float(s["step"].min()) for s in stats.values()) >= 0:
+            axes[0].set_xlim(left=-0.1)  # no negative epochs from the margins
     xlabel = "epochs (passes over the training set" + ("; log scale above 1)" if log else ")")
     per = {u for u in (updates_per_epoch or {}).values()}
     if step_label:

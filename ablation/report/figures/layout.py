@@ -68,7 +68,7 @@ def interaction_layout(
         rest = [f for f in moving if f != x]
         trace = rest[0] if rest else None
     facets = tuple(f for f in moving if f not in (x, trace))
-    levels = lambda f: tuple(sorted_levels(f, fin[f].unique())) if f else (None,)  # noqa: E731
+    levels = lambda f: tuple(sorted_levels(f, fin[f].unique())) if f else ("",)  # noqa: E731
     seen = set(map(tuple, fin[list(facets)].to_numpy())) if facets else {()}
     panels = tuple(c for c in itertools.product(*map(levels, facets)) if c in seen)
     return Layout(x, trace, facets, levels(x), levels(trace), panels)
