@@ -278,11 +278,18 @@ def _histories(client, fin: pd.DataFrame) -> pd.DataFrame:
     return store.fetch_histories(client, list(fin["run_id"]), keys=HISTORY_KEYS)
 
 
-def _curves_caption(ctx, enc, per_epoch: dict, split: str, refs: bool) -> str:
+def _curves_caption(
+    ctx, enc, per_epoch: dict, split: str, refs: bool, one_step: bool = False
+) -> str:
     """What the learning-curve figure shows, naming only what varies in it."""
     from ablation.report.budget import updates_per_epoch
 
     steps = "the task's logged steps" if ctx.task else "epochs (passes over the training set)"
+    if one_step:
+        return (
+            f"The task logged {split} accuracy (%) at one step per run, so each run is a dot "
+            "(marker = mean over seeds) instead of a learning curve."
+        )
     text = f"Learning curves: {split} accuracy (%) against {steps}, line = mean over seeds"
     n = ctx.fin.groupby("cell")["run_id"].count()
     if (n >= figs.MIN_SEEDS_FOR_BAND).any():
@@ -303,8 +310,17 @@ def _curves_caption(ctx, enc, per_epoch: dict, split: str, refs: bool) -> str:
             by_optim.setdefault(params.get("optim.name", "?"), set()).add(u or "?")
         parts = [f"{o}: {' or '.join(map(str, sorted(u, key=str)))}" for o, u in by_optim.items()]
         text += ". Parameter updates per epoch: " + "; ".join(parts)
+    text += (
+        ". Each curve has its own marker, so curves drawn on top of each other stay visible"
+        " (they are named under the figure); when the curves span only part of the range,"
+        " the y axis is zoomed to where they differ and a small panel under each shows the"
+        " full range"
+    )
     if refs:
-        text += ". Dashed: the paper's test accuracy for the cell (see the budget-matched table)"
+        text += (
+            ". Dotted and labelled: the paper's test accuracy for the cell (see the"
+            " budget-matched table)"
+        )
     return text + "."
 
 
@@ -346,19 +362,14 @@ def _figure_section(doc: Document, ctx, client, roc_row, hist, budget) -> list[P
             step_label="step (as logged by the task)" if ctx.task else None,
         )
         made.append(p)
-        sections.image(doc, ctx, p, _curves_caption(ctx, enc, per_epoch, what, bool(shown)))
+        one = figs.logged_steps(hist, key) <= 1
+        caption = _curves_caption(ctx, enc, per_epoch, what, bool(shown), one_step=one)
+        sections.image(doc, ctx, p, caption)
     if any(ctx.fin[f].nunique() > 1 for f in ctx.vary):
         vary = [f for f in ctx.vary if ctx.fin[f].nunique() > 1]
-        p = figs.accuracy_by_factor(ctx.fin, vary, ctx.fig_dir / "accuracy_by_factor.png")
+        p = figs.interaction_plot(ctx.fin, vary, ctx.fig_dir / "accuracy_by_factor.png", enc=enc)
         made.append(p)
-        sections.image(
-            doc,
-            ctx,
-            p,
-            "Final test accuracy (%) by factor level: diamonds = mean over runs (pooling the "
-            "other factors), bars = 95% t-interval clipped to [0, 100], drawn only for levels "
-            f"with at least {figs.MIN_SEEDS_FOR_BAND} runs; grey dots = single runs.",
-        )
+        sections.image(doc, ctx, p, figs.interaction_caption(ctx.fin, vary))
     done = ctx.cells[ctx.cells["n_seeds"] > 0]
     key, split = ranking_metric(done)
     best = done.loc[done[key].idxmax()]

@@ -112,8 +112,11 @@ def test_two_seed_report(tmp_path, monkeypatch):
     assert not any(isinstance(c, PolyCollection) for ax in curves.axes for c in ax.collections)
     assert "band = 95%" not in md and "no band (fewer than 3 seeds per cell)" in md
     assert "no band" in curves._suptitle.get_text()
-    # panels by data (ties: the later factor), colour by init x reg in every panel
-    assert [ax.get_title() for ax in curves.axes] == ["data = 42k", "data = 60k"]
+    # panels by data (ties: the later factor), colour by init x reg in every panel; each
+    # zoomed panel has a small full-range panel under it
+    assert [ax.get_title() for ax in curves.axes if ax.get_title()] == ["data = 42k", "data = 60k"]
+    main, full = curves.axes[0], curves.axes[2]
+    assert full.get_ylim() == (0.0, 100.5) and main.get_ylim()[1] - main.get_ylim()[0] < 40
     _colours_consistent(drawn, {"random, none", "random, l2", "kaiming, none", "kaiming, l2"})
     # the store is shown relative to the working directory it lies under
     assert "Tracking store: sqlite:///mlruns/mlflow.db" in md
@@ -122,8 +125,39 @@ def test_two_seed_report(tmp_path, monkeypatch):
     rows = [ln for ln in section.splitlines() if ln.startswith("| ") and "paper row" not in ln]
     assert len(rows) == 5, section
     assert "| Random init (42k) | 76.6 |" in section
-    dashed = [ln for ax in curves.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
-    assert sorted(round(ln.get_ydata()[0], 3) for ln in dashed) == [76.6, 77.7, 80.4, 88.8, 89.4]
+    dotted = [ln for ax in curves.axes for ln in ax.get_lines() if ln.get_linestyle() == ":"]
+    assert sorted(round(ln.get_ydata()[0], 3) for ln in dotted) == [76.6, 77.7, 80.4, 88.8, 89.4]
+    # each paper line labelled where it is drawn; 88.8 and 89.4 (one panel) never coincide
+    labels = {t.get_text(): t.get_position()[1] for t in curves.axes[1].texts}
+    assert set(labels) == {"paper 88.8: random, l2", "paper 89.4: kaiming, l2"}, labels
+    assert abs(labels["paper 89.4: kaiming, l2"] - labels["paper 88.8: random, l2"]) >= 0.07
+    _interaction_checks(drawn["accuracy_by_factor.png"], result, seeds=2)
+
+
+def _interaction_checks(fig, result, seeds: int) -> None:
+    """The Table 3 store's interaction plot: every cell that ran drawn at its own mean (no
+    pooling over a factor), the cells that did not run named, the PNG written."""
+    import pandas as pd
+
+    assert (result.markdown.parent / "figures" / "accuracy_by_factor.png").stat().st_size > 5000
+    summary = pd.read_csv(result.markdown.parent / "summary.csv")
+    ran = summary[summary["n_seeds"] > 0]
+    means = sorted(round(v, 6) for v in ran["test_acc_mean"])
+    drawn = sorted(
+        round(float(y), 6)
+        for ax in fig.axes
+        for ln in ax.get_lines()
+        if ln.get_marker() in ("o", "s")
+        for y in ln.get_ydata()
+        if not np.isnan(y)
+    )
+    assert drawn == means, (drawn, means)
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "no finished run" in notes, notes  # two Table 3 cells: one failed, one absent
+    ring = [c for ax in fig.axes for c in ax.collections if c.get_gid() == "best-cell"]
+    assert len(ring) == 1 and np.isclose(ring[0].get_offsets()[0][1], max(means))
+    title = fig._suptitle.get_text().replace("\n", " ")
+    assert ("one seed per cell" in title) == (seeds == 1)
 
 
 @pytest.mark.slow
@@ -132,6 +166,9 @@ def test_one_seed_report(tmp_path, monkeypatch):
     _check_common(drawn, md, html_text, result)
     for name in ("learning_curves.png", "paper_vs_ours.png"):  # one seed: no band, no bar
         assert _interval_values(drawn[name], 1).size == 0, name
+    assert _interval_values(drawn["accuracy_by_factor.png"], 1).size == 0  # dots, no bars
+    _interaction_checks(drawn["accuracy_by_factor.png"], result, seeds=1)
+    assert "One seed per cell: each marker is a single run" in md
     assert "band = 95%" not in md
     assert "Paper's accuracy on our learning curves" in md
 
@@ -195,3 +232,60 @@ def test_levels_keep_their_colour_whatever_the_panel():
     enc = figs.encoding(fin, ["init", "reg", "optim.lr"])
     assert enc.facet == "optim.lr" and enc.colour == ("init", "reg")
     assert list(enc.palette) == ["random, none", "random, l2", "kaiming, none", "kaiming, l2"]
+
+
+ONE_STEP_TASK = """
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+
+
+def train(cfg, log):
+    X, y = load_digits(return_X_y=True)
+    split = train_test_split(X / 16, y, test_size=0.3, random_state=cfg["seed"])
+    model = LogisticRegression(C=cfg["C"], max_iter=100).fit(split[0], split[2])
+    return {"test/acc": model.score(split[1], split[3])}
+"""
+
+ONE_STEP_SWEEP = """
+# @package _global_
+defaults:
+  - config
+  - _self_
+experiment_name: one_step
+report: false
+task:
+  _target_: one_step_task.train
+  C: 1.0
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    params:
+      task.C: 0.01,1.0
+      seed: range(3)
+"""
+
+
+@pytest.mark.slow
+def test_a_task_that_logs_one_step_gets_a_dot_per_run(workdir, monkeypatch):
+    folder = workdir / "study"
+    folder.mkdir()
+    (folder / "one_step_task.py").write_text(ONE_STEP_TASK)
+    (folder / "one_step.yaml").write_text(ONE_STEP_SWEEP)
+    run = cli("-cd", str(folder), "-cn", "one_step", cwd=workdir)
+    assert run.returncode == 0, run.stderr[-3000:]
+    monkeypatch.chdir(workdir)
+    with figs.capture() as drawn:
+        result = build("one_step", tracking_uri=None, out_dir=workdir / "out")
+    md = result.markdown.read_text("utf-8")
+    assert (result.markdown.parent / "figures" / "learning_curves.png").stat().st_size > 5000
+    dots = drawn["learning_curves.png"]
+    assert "one step per run" in dots._suptitle.get_text()
+    (ax,) = dots.axes
+    means = [ln for ln in ax.get_lines() if ln.get_gid() == "mean"]
+    assert len(means) == 2 and all(80 < ln.get_ydata()[0] <= 100 for ln in means)
+    assert sum(c.get_offsets().shape[0] for c in ax.collections if c.get_offsets().size) >= 6
+    v = _interval_values(dots, 1)
+    assert v.size and ((v >= 0) & (v <= 100)).all()  # three seeds: a clipped interval
+    assert "at one step per run, so each run is a dot" in md
+    assert "Learning curves:" not in md
