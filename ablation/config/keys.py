@@ -11,6 +11,7 @@ For a flattened key (``optim.lr``) or a prefix of keys (``tracking``), its entry
 - ``factor``: the factor a run name shows it as (``init``, ..., ``seed``), not as ``key=value``;
 - ``own_factor``: may become a factor of the report under its own key (not when the
   report's ``init``/``reg``/``data`` factor or the seed stands for it);
+- ``cost``: sets what a cell costs to train (cells alike in these take about as long);
 - ``seed``: picks a seed, not the cell (left out of the cell hash);
 - ``later``: added after stores existed, with this hash-neutral default: left out of both
   hashes at that value, so older configs keep their hashes;
@@ -44,6 +45,7 @@ class Meaning:
     shown: bool = True
     factor: str | None = None
     own_factor: bool = True
+    cost: bool = False
     seed: bool = False
     later: Any = _NOT_LATER
     tasks: str = MLP
@@ -53,16 +55,17 @@ class Meaning:
         return self.later is not _NOT_LATER
 
 
-#: Key or prefix -> what it means. The order of the factors here is the order a run name
-#: shows them in (:data:`FACTORS`).
+#: Key or prefix -> what it means.
 KEYS: dict[str, Meaning] = {
     "init.name": Meaning(factor="init", own_factor=False),
     "reg.name": Meaning(factor="reg", own_factor=False),
     "reg.wd": Meaning(only_with=("reg.name", "wd"), later=0.0),
-    "data.name": Meaning(factor="data", own_factor=False),
-    "data.n_train": Meaning(factor="data", own_factor=False),
-    "depth": Meaning(factor="depth"),
-    "optim.name": Meaning(factor="optim"),
+    "optim.name": Meaning(factor="optim", cost=True),
+    "data.name": Meaning(factor="data", own_factor=False, cost=True),
+    "data.n_train": Meaning(factor="data", own_factor=False, cost=True),
+    "depth": Meaning(factor="depth", cost=True),
+    "optim.iterations": Meaning(param=WHEN_SET, cost=True),
+    "optim.epochs": Meaning(param=WHEN_SET, cost=True),
     # an unset budget (gd: no epochs, no batch_size) does not apply
     "optim": Meaning(param=WHEN_SET),
     "seed": Meaning(factor="seed", named=False, own_factor=False, seed=True, tasks=BOTH),
@@ -119,8 +122,10 @@ def meaning(key: str) -> Meaning:
         key = key.rsplit(".", 1)[0]
 
 
-#: The factors of a run name, in order (the seed comes last, on its own).
-FACTORS = tuple(dict.fromkeys(m.factor for m in KEYS.values() if m.factor and not m.seed))
+#: The factors of a run name, in this order (the seed comes last, on its own).
+FACTORS = ("init", "reg", "data", "depth", "optim")
+#: Params that set what a cell costs: cells alike in these take about as long.
+COST_KEYS = tuple(k for k, m in KEYS.items() if m.cost)
 #: The task node's fields that the framework reads; the rest are the task's own.
 TASK_FRAMEWORK_KEYS = tuple(k.removeprefix("task.") for k in KEYS if k.startswith("task."))
 #: Keys the report never makes a factor of their own (their factor or the seed stands for them).

@@ -149,7 +149,9 @@ class SeedsAutoSweeper(Sweeper):
 
         if self._client is None:
             first = next(iter(self.cells.values())).config
-            uri = tracking.resolve_uri(first.tracking.uri)
+            # the store the sweep callback resolved (the jobs' own), else as it would
+            uri = _env_value(self.config, tracking.SWEEP_URI_ENV)
+            uri = uri or tracking.resolve_uri(first.tracking.uri)
             self._client = tracking.client_for(uri)
             self._exp_id = tracking.ensure_experiment(self._client, uri, first.experiment_name)
         return self._client, self._exp_id
@@ -216,9 +218,9 @@ class SeedsAutoSweeper(Sweeper):
                 client,
                 parent,
                 {
-                    "ablation.seeds_auto.rounds": rounds,
-                    "ablation.seeds_auto.decided": sum(p.decided for p in plans.values()),
-                    "ablation.seeds_auto.undecided": sum(not p.decided for p in plans.values()),
+                    tracking.TAG_SEEDS_AUTO_ROUNDS: rounds,
+                    tracking.TAG_SEEDS_AUTO_DECIDED: sum(p.decided for p in plans.values()),
+                    tracking.TAG_SEEDS_AUTO_UNDECIDED: sum(not p.decided for p in plans.values()),
                 },
             )
 
