@@ -239,7 +239,7 @@ def run_task(cell, client, run_id: str, *, progress: bool) -> dict[str, float]:
             f"the task neither returned nor logged {spec.metric!r} (task.metric); return it, "
             f"or set task.metric to one of: {', '.join(sorted({*final, *task_log.last}))}"
         )
-    final[tracking.METRIC_FIT_S] = time.perf_counter() - tic
+    final[tracking.schema.METRIC_FIT_S] = time.perf_counter() - tic
     buffer = tracking.MetricBuffer(client, run_id)
     buffer.add(task_log.step, final)
     buffer.flush()

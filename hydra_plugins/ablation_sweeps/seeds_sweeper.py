@@ -150,7 +150,7 @@ class SeedsAutoSweeper(Sweeper):
         if self._client is None:
             first = next(iter(self.cells.values())).config
             # the store the sweep callback resolved (the jobs' own), else as it would
-            uri = _env_value(self.config, tracking.SWEEP_URI_ENV)
+            uri = _env_value(self.config, tracking.schema.SWEEP_URI_ENV)
             uri = uri or tracking.resolve_uri(first.tracking.uri)
             self._client = tracking.client_for(uri)
             self._exp_id = tracking.ensure_experiment(self._client, uri, first.experiment_name)
@@ -218,9 +218,11 @@ class SeedsAutoSweeper(Sweeper):
                 client,
                 parent,
                 {
-                    tracking.TAG_SEEDS_AUTO_ROUNDS: rounds,
-                    tracking.TAG_SEEDS_AUTO_DECIDED: sum(p.decided for p in plans.values()),
-                    tracking.TAG_SEEDS_AUTO_UNDECIDED: sum(not p.decided for p in plans.values()),
+                    tracking.schema.TAG_SEEDS_AUTO_ROUNDS: rounds,
+                    tracking.schema.TAG_SEEDS_AUTO_DECIDED: sum(p.decided for p in plans.values()),
+                    tracking.schema.TAG_SEEDS_AUTO_UNDECIDED: sum(
+                        not p.decided for p in plans.values()
+                    ),
                 },
             )
 
