@@ -1,7 +1,10 @@
 """Error types a user can fix, and the one place that turns an exception into one console
 line and an exit status.
 
-Everyone may import this module: it imports nothing of the project at module level.
+A leaf: everyone may import this module, and it imports nothing of the project that could
+pull in MLflow. Each layer's bad-input error subclasses :class:`UserError` (``ConfigError``
+here, ``DataError`` in the data layer, ``TrackingError`` in tracking), so this module
+catches them all without importing those layers.
 """
 
 from __future__ import annotations
@@ -31,17 +34,12 @@ _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 _HYDRA_NOISE = ("Config search path:", "full_key:", "object_type=", "reference_type=")
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """Bad input the user can fix (config, data, store): one line, exit status 2."""
+
+
+class ConfigError(UserError, ValueError):
     """A config value is invalid; the message names the field and the fix."""
-
-
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    # imported here, not at the top: DataError lives in the data layer, and
-    # TrackingError in ablation.tracking, which pulls in MLflow (the schema must not)
-    from ablation.data import DataError
-    from ablation.tracking import TrackingError
-
-    return (ConfigError, DataError, TrackingError)
 
 
 @contextlib.contextmanager
@@ -51,7 +49,7 @@ def user_errors() -> Iterator[None]:
 
     try:
         yield
-    except _user_error_types() as err:
+    except UserError as err:
         stop = as_interrupted(err)
         if stop is not None:  # a stop signal cut the store's opening short: not bad input
             raise stop from None
@@ -128,7 +126,7 @@ def exit_status(err: BaseException) -> tuple[int, str | None]:
     hydra = hydra_message(err)
     if hydra is not None:
         return EXIT_USER_ERROR, f"error: {hydra}"
-    if isinstance(err, _user_error_types()):
+    if isinstance(err, UserError):
         return EXIT_USER_ERROR, f"error: {err}"
     if is_disk_full(err):
         return (

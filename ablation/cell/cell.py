@@ -10,43 +10,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ablation.cell.task import add_config_dirs, resolve, task_label, user_config
-from ablation.config.identity import is_mlp_task, task_keys
-from ablation.config.schema import (
+from ablation.config.compose import task_config, to_config
+from ablation.config.identity import flatten, hashes, is_mlp_task
+from ablation.config.keys import (
+    FACTORS,
+    GROUP_FACTORS,
     TASK_FRAMEWORK_KEYS,
-    Config,
-    ConfigError,
-    flatten,
-    hashes,
-    is_full_batch,
-    optim_extra,
-    task_config,
-    to_config,
+    factor_of,
+    meaning,
+    param_applies,
 )
+from ablation.config.schema import Config, ConfigError, is_full_batch
 from ablation.data import data_label
 from ablation.nn import OPTIMIZERS
-
-#: Where results go, or what to import: not a parameter of the computation.
-NOT_PARAMS = ("tracking.", "plugins", "report")
-#: The grid factors a run name shows first, in this order; then other keys, then the seed.
-FACTORS = ("init", "reg", "data", "depth", "optim")
-#: The flattened keys each factor stands for (not shown again as other keys).
-FACTOR_KEYS = {
-    "init.name": "init",
-    "reg.name": "reg",
-    "data.name": "data",
-    "data.n_train": "data",
-    "depth": "depth",
-    "optim.name": "optim",
-    "seed": "seed",
-}
-#: Config groups a typed override may choose, and the factors each one sets.
-GROUP_FACTORS = {"init": ("init",), "reg": ("reg",), "data": ("data",), "depth": ("depth",)}
-GROUP_FACTORS |= {"optim": ("optim",), "table3": ("init", "reg", "data")}
-#: Typed overrides that say where results go, not what is computed (never in a run name).
-NOT_NAMED = ("tracking", "experiment_name", "rerun", "report", "plugins", "seed", "seeds", "hydra")
 
 
 @dataclass(frozen=True)
@@ -68,13 +47,15 @@ class Cell:
         """Validate ``cfg`` (a composed config, with or without its ``hydra`` node)."""
         add_config_dirs(cfg)  # a user task may live next to the sweep config
         plain = task_config(cfg)
-        config = to_config(plain)
-        flat = flatten(plain)
-        config_key, cell_key = hashes(flat)
-        chosen = OPTIMIZERS[config.optim.name]
-        options = {k: flat[f"optim.{k}"] for k in chosen.options if f"optim.{k}" in flat}
-        options.update(optim_extra(plain))
-        if is_mlp_task(flat):
+        return cls.build(to_config(plain), flatten(plain), overrides)
+
+    @classmethod
+    def build(cls, config: Config, flat: dict[str, Any], overrides: Sequence[str] = ()) -> Cell:
+        """The one constructor: the cell of a validated ``config`` and its flattened,
+        resolved form ``flat`` (what is hashed and logged). The Hydra path
+        (:meth:`from_config`), the grid's fast path and ``seeds=auto`` all end here."""
+        mlp = is_mlp_task(flat)
+        if mlp:
             stray = [k for k in flat if k.startswith("task.") and k[5:] not in TASK_FRAMEWORK_KEYS]
             if stray:
                 raise ConfigError(
@@ -84,17 +65,18 @@ class Cell:
             label, own = cell_label(config), {}
         else:
             resolve(config.task._target_)  # fails here, before any job, if not importable
-            node = plain["task"]
-            container = node if isinstance(node, dict) else OmegaConf.to_container(node)
-            own = user_config(container, config.seed)
+            own = user_config(vars(config.task), config.seed)  # with its own fields
             label = task_label(config.task._target_, {k: v for k, v in own.items() if k != "seed"})
+        config_key, cell_key = hashes(flat)
+        declared = OPTIMIZERS[config.optim.name].options
         return cls(
             config=config,
             config_hash=config_key,
             cell_hash=cell_key,
             label=label,
-            params=_applicable(task_keys(flat), chosen.options),
-            optimizer_options=options,
+            params=_applicable(flat, declared, mlp),
+            # the optimiser's declared options, from its yaml or typed (checked by to_config)
+            optimizer_options={k: flat[f"optim.{k}"] for k in declared if f"optim.{k}" in flat},
             overrides=tuple(overrides),
             task_args=own,
         )
@@ -126,7 +108,7 @@ class Cell:
             "depth": cfg.depth,
             "optim": cfg.optim.name,
         }
-        out.update({k: v for k, v in sorted(self.params.items()) if k not in FACTOR_KEYS})
+        out.update({k: v for k, v in sorted(self.params.items()) if meaning(k).factor is None})
         out["seed"] = cfg.seed
         return out
 
@@ -145,26 +127,19 @@ class Cell:
     @property
     def shown(self) -> str:
         """What the user typed names the cell best (minus where results go)."""
-        typed = [
-            o
-            for o in self.overrides
-            if not o.startswith(("tracking.", "experiment_name=", "report=", "seeds="))
-        ]
+        typed = [o for o in self.overrides if meaning(o.split("=", 1)[0].lstrip("+~")).shown]
         return " ".join(typed) if typed else self.run_name
 
 
-def _applicable(flat: dict[str, Any], options: Sequence[str]) -> dict[str, Any]:
-    """The params of a run: no other optimiser's options, no unset paths, no tracking."""
+def _applicable(flat: dict[str, Any], options: Sequence[str], mlp: bool) -> dict[str, Any]:
+    """The params of a run: the keys whose meaning says they apply (not where results go,
+    not unset, not another regulariser's), and no other optimiser's options."""
     others = {o for c in OPTIMIZERS.values() for o in c.options} - set(options)
     return {
         key: value
         for key, value in flat.items()
-        if not key.startswith(NOT_PARAMS)
+        if param_applies(key, value, flat, mlp)
         and not (key.startswith("optim.") and key[len("optim.") :] in others)
-        and not (key in ("data.path", "data.cache_dir") and value is None)
-        and not (key == "data_seed" and value is None)  # it follows seed
-        and not (key == "reg.wd" and flat.get("reg.name") != "wd")  # applies to reg=wd only
-        and not (key.startswith("optim.") and value is None)  # gd: no epochs, no batch_size
     }
 
 
@@ -184,10 +159,10 @@ def _typed_keys(overrides: Sequence[str], levels: dict[str, Any]) -> list[str]:
     chosen: set[str] = set()
     for override in overrides:
         key = override.split("=", 1)[0].lstrip("+~")
-        if key.split(".", 1)[0].split("/", 1)[0] in NOT_NAMED:
+        if not meaning(key).named:
             continue
         chosen.update(GROUP_FACTORS.get(key, ()))
-        chosen.add(FACTOR_KEYS.get(key, key))
+        chosen.add(factor_of(key))
     return [k for k in levels if k in chosen]
 
 

@@ -22,7 +22,6 @@ Hydra's config search path are appended to ``sys.path``). See docs/extending.md.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import sys
@@ -79,29 +78,25 @@ def add_config_dirs(cfg: DictConfig | None = None) -> None:
             sys.path.append(str(path))
 
 
-def _locate(target: str) -> Any:
-    """Import the longest module prefix of ``target`` and get the rest as attributes. An
-    import error inside that module (a missing dependency) is raised as it is."""
-    parts = target.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        name = ".".join(parts[:cut])
-        try:
-            found = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name and (name == err.name or name.startswith(err.name + ".")):
-                continue  # no module by this name: try a shorter one
-            raise
-        for attribute in parts[cut:]:
-            found = getattr(found, attribute)
-        return found
-    raise ModuleNotFoundError(f"no module named {parts[0]!r}")
+def _get_object(target: str) -> Any:
+    """Hydra's own lookup (``hydra.utils.get_object``: the longest importable module, then
+    attributes), without the error line it logs: :func:`resolve` says it in one line."""
+    from hydra.utils import get_object
+
+    hydra_log = logging.getLogger("hydra.utils")
+    before, hydra_log.disabled = hydra_log.disabled, True
+    try:
+        return get_object(target)
+    finally:
+        hydra_log.disabled = before
 
 
 def resolve(target: str) -> Callable:
     """The callable named ``pkg.module.function``; ``ConfigError`` (one line) otherwise."""
     try:
-        function = _locate(target)
-    except Exception as err:  # not found, or an error while importing the user's module
+        function = _get_object(target)
+    except Exception as found:  # not found, or an error while importing the user's module
+        err = found.__cause__ or found  # Hydra's ImportError wraps what went wrong
         text = str(err).splitlines()[0] if str(err) else ""
         missing = getattr(err, "name", None)
         ours = missing and (target + ".").startswith(missing + ".")
@@ -244,7 +239,7 @@ def run_task(cell, client, run_id: str, *, progress: bool) -> dict[str, float]:
             f"the task neither returned nor logged {spec.metric!r} (task.metric); return it, "
             f"or set task.metric to one of: {', '.join(sorted({*final, *task_log.last}))}"
         )
-    final["time/fit_s"] = time.perf_counter() - tic
+    final[tracking.schema.METRIC_FIT_S] = time.perf_counter() - tic
     buffer = tracking.MetricBuffer(client, run_id)
     buffer.add(task_log.step, final)
     buffer.flush()

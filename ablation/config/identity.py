@@ -1,8 +1,8 @@
 """Identity of a run and of a cell: hashes of the flattened, resolved config.
 
 ``config_hash`` decides resume (a FINISHED run with the same hash is not trained again);
-``cell_hash`` groups the seeds of one grid cell. Keys in ``UNHASHED_KEYS`` say where
-things are, not what is computed, and are left out of both.
+``cell_hash`` groups the seeds of one grid cell. Which keys count is said by
+:data:`ablation.config.keys.KEYS` (hashed, seed, added later with a neutral default).
 """
 
 from __future__ import annotations
@@ -13,16 +13,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-#: Keys left out of the config hash: where things are, not what is computed.
-UNHASHED_KEYS = (
-    "tracking",
-    "experiment_name",
-    "rerun",
-    "report",
-    "data.path",
-    "data.cache_dir",
-    "plugins",
-)
+from ablation.config.keys import TASK_FRAMEWORK_KEYS, hashed_keys, is_key_of, is_seed
 
 #: ``task._target_`` of the built-in NumPy MLP (conf/task/mlp.yaml).
 MLP_TASK = "ablation.run.mlp.train"
@@ -30,8 +21,18 @@ MLP_TASK = "ablation.run.mlp.train"
 #: package layout of 2026-12 say ``ablation.train_cell.train``); the MLP's task node is
 #: not hashed, so the name may change without changing a hash.
 MLP_TASKS = (MLP_TASK, "ablation.train_cell.train")
-#: Fields of the ``task`` node that the framework reads; the rest are the task's own.
-TASK_FRAMEWORK_KEYS = ("_target_", "metric")
+
+__all__ = [
+    "MLP_TASK",
+    "MLP_TASKS",
+    "TASK_FRAMEWORK_KEYS",  # re-exported: its home is ablation.config.keys
+    "cell_hash",
+    "config_hash",
+    "flatten",
+    "hashes",
+    "is_mlp_task",
+    "task_keys",
+]
 
 
 def is_mlp_task(flat: dict[str, Any]) -> bool:
@@ -40,18 +41,11 @@ def is_mlp_task(flat: dict[str, Any]) -> bool:
 
 
 def task_keys(flat: dict[str, Any]) -> dict[str, Any]:
-    """The keys that define what this task computes, plus where things are (filtered
-    later): for the MLP everything but ``task.*``; for a user task ``seed``, the
-    framework's own settings and ``task.*`` except ``task.metric`` (what the report reads)."""
-    if is_mlp_task(flat):
-        return {k: v for k, v in flat.items() if not _under(k, "task")}
-    return {
-        k: v
-        for k, v in flat.items()
-        if k == "seed"
-        or any(_under(k, u) for u in UNHASHED_KEYS)
-        or (_under(k, "task") and k != "task.metric")
-    }
+    """The keys of ``flat`` that belong to its task: for the MLP everything but ``task.*``;
+    for a user task ``seed``, where things are and ``task.*`` except ``task.metric``
+    (``Meaning.tasks`` in :data:`~ablation.config.keys.KEYS`)."""
+    mlp = is_mlp_task(flat)
+    return {k: v for k, v in flat.items() if is_key_of(k, mlp)}
 
 
 def flatten(cfg: DictConfig | dict, prefix: str = "") -> dict[str, Any]:
@@ -74,28 +68,15 @@ def _digest(flat: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-#: Keys added after stores existed, left out of both hashes at their neutral value, so
-#: configs from before them keep their hashes (and their runs are still found on resume).
-LATER_KEYS = {"data_seed": None, "reg.wd": 0.0}
-
-#: Keys that pick seeds, not the cell: left out of the cell hash.
-SEED_KEYS = ("seed", "data_seed")
-
-
 def hashes(flat: dict[str, Any]) -> tuple[str, str]:
     """``(config_hash, cell_hash)`` of a flattened config (see the two functions below).
 
-    Keys in ``LATER_KEYS`` at their neutral value (a null ``data_seed`` follows ``seed``; a
-    zero ``reg.wd`` decays nothing) are left out, so configs from before those keys existed
-    keep their hashes; so is the MLP's ``task`` node (:func:`task_keys`).
+    Keys added later at their neutral value (a null ``data_seed`` follows ``seed``; a zero
+    ``reg.wd`` decays nothing) are left out, so configs from before those keys existed keep
+    their hashes; so is the MLP's ``task`` node (:func:`task_keys`).
     """
-    kept = {
-        k: v
-        for k, v in task_keys(flat).items()
-        if not any(_under(k, u) for u in UNHASHED_KEYS)
-        and not (k in LATER_KEYS and v == LATER_KEYS[k])
-    }
-    return _digest(kept), _digest({k: v for k, v in kept.items() if k not in SEED_KEYS})
+    kept = hashed_keys(flat, is_mlp_task(flat))
+    return _digest(kept), _digest({k: v for k, v in kept.items() if not is_seed(k)})
 
 
 def config_hash(cfg: DictConfig | dict) -> str:
@@ -107,7 +88,3 @@ def cell_hash(cfg: DictConfig | dict) -> str:
     """Identity of a grid cell across seeds: :func:`config_hash` without ``seed`` and
     ``data_seed``."""
     return hashes(flatten(cfg))[1]
-
-
-def _under(key: str, prefix: str) -> bool:
-    return key == prefix or key.startswith(prefix + ".")

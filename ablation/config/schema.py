@@ -9,75 +9,55 @@ before any job starts.
 
 from __future__ import annotations
 
-import copy
-import importlib
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf, flag_override
+from omegaconf import OmegaConf
 
 from ablation.config import rules
 from ablation.config.identity import (
     MLP_TASK,
     MLP_TASKS,
     TASK_FRAMEWORK_KEYS,
-    UNHASHED_KEYS,
     cell_hash,
     config_hash,
     flatten,
     hashes,
 )
+from ablation.config.keys import PROTOCOL_PARAMS
 from ablation.data import DATASETS
-from ablation.errors import ConfigError, user_errors
+from ablation.errors import ConfigError
 from ablation.naming import safe_name as path_safe
 from ablation.nn import ACTIVATIONS, DTYPES, INITS, OPTIMIZERS
-from ablation.nn.checks import LR_RULE, lr_is_valid
+from ablation.nn.rules import decay_is_valid
 
-# re-exported: their homes are lower down
+# re-exported: their homes are lower down (ablation.config.compose turns a composed config
+# into these objects; keys and identity say what each key means and how it is hashed)
 __all__ = [
     "MLP_TASK",
     "MLP_TASKS",
+    "PROTOCOL_PARAMS",
     "TASK_FRAMEWORK_KEYS",
-    "UNHASHED_KEYS",
     "ConfigError",
     "cell_hash",
     "config_hash",
     "flatten",
     "hashes",
     "path_safe",
-    "user_errors",
 ]
 
 #: none; l2: a penalty l2/2 * sum ||W||^2 added to the loss of every batch (the paper's);
 #: wd: decoupled weight decay, W *= 1 - lr * wd before every update (AdamW's form).
 REGULARISERS = ("none", "l2", "wd")
-#: The one statement of "gd means full batch": these optimisers take optim.iterations
-#: full-batch steps; every other one takes optim.epochs of optim.batch_size minibatches.
-FULL_BATCH_OPTIMIZERS = ("gd",)
-
-#: The parameters that define the training protocol, in the order a report lists them.
-PROTOCOL_PARAMS = (
-    "depth",
-    "model.hidden",
-    "model.activations",
-    "optim.name",
-    "optim.lr",
-    "optim.iterations",
-    "optim.epochs",
-    "optim.batch_size",
-    "reg.l2",
-    "reg.wd",
-    "data.name",
-    "data.n_val",
-    "dtype",
-)
 
 
 def is_full_batch(optim_name: str) -> bool:
-    return optim_name in FULL_BATCH_OPTIMIZERS
+    """The optimiser takes ``optim.iterations`` full-batch steps (its registry entry says
+    so: ``Optimizer.full_batch``); every other one ``optim.epochs`` of minibatches."""
+    chosen = OPTIMIZERS.get(optim_name)
+    return bool(chosen is not None and chosen.full_batch)
 
 
 def _choose(field_name: str, value: str, choices) -> None:
@@ -202,12 +182,10 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _choose("optim.name", self.name, tuple(OPTIMIZERS))
-        if not lr_is_valid(self.lr):
-            raise ConfigError(f"optim.lr={self.lr} is invalid; it must be {LR_RULE}")
-        rules.check_fields(self, "optim.")
+        rules.check_fields(self, "optim.")  # optim.lr first
         if is_full_batch(self.name):
             if self.iterations is None:
-                raise ConfigError("optim=gd needs optim.iterations (full-batch steps)")
+                raise ConfigError(f"optim={self.name} needs optim.iterations (full-batch steps)")
         else:
             if self.epochs is None or self.batch_size is None:
                 raise ConfigError(
@@ -278,7 +256,7 @@ class Config:
             raise ConfigError("experiment_name is empty; give the study a name")
         rules.check_fields(self)  # seed and data_seed (null: follows seed) among them
         self._check_training_rows()
-        if self.reg.wd * self.optim.lr >= 1:  # each update multiplies W by 1 - lr * wd
+        if not decay_is_valid(self.optim.lr, self.reg.wd):  # each update: W *= 1 - lr * wd
             raise ConfigError(
                 f"reg.wd={self.reg.wd} with optim.lr={self.optim.lr} would flip or zero the "
                 f"weights at every update (1 - lr * wd <= 0); use reg.wd<{1 / self.optim.lr:g}"
@@ -314,69 +292,6 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver(
         "depth_activations", lambda depth: list(_depth_entry(int(depth))[1]), replace=True
     )
-
-
-def import_plugins(modules) -> None:
-    """Import the modules named in ``plugins``: they register their components on import."""
-    for name in modules or ():
-        try:
-            importlib.import_module(str(name))
-        except ImportError as err:
-            raise ConfigError(
-                f"plugins: cannot import {name!r} ({err}); put its package on PYTHONPATH"
-            ) from None
-
-
-def optim_extra(cfg: DictConfig | dict) -> dict[str, Any]:
-    """Keys of the composed ``optim`` node that are not ``OptimConfig`` fields, checked
-    against the chosen optimiser's declared ``options``."""
-    node = cfg["optim"]
-    items = (node if isinstance(node, dict) else OmegaConf.to_container(node, resolve=True)).items()
-    known = {f.name for f in fields(OptimConfig)}
-    extra = {k: v for k, v in items if k not in known}
-    for key, value in extra.items():
-        rules.check(f"optim.{key}", value)  # NaN, inf, or out of its range
-    cls = OPTIMIZERS.get(node["name"])
-    if cls is not None:
-        for key in extra:
-            if key not in cls.options:
-                valid = ", ".join(cls.options) or "none"
-                raise ConfigError(
-                    f"optim.{key} is not an option of optim={node['name']} "
-                    f"(its options: {valid}); remove it or fix the name"
-                )
-    return extra
-
-
-def to_config(cfg: DictConfig) -> Config:
-    """Validate a composed config (without its ``hydra`` node) and return it as objects.
-
-    The modules in ``plugins`` are imported first, so their components are valid choices.
-    """
-    import_plugins(cfg.get("plugins"))
-    try:
-        spec = OmegaConf.to_object(task_config(cfg))
-        optim_extra(cfg)
-        return spec
-    except ConfigError:
-        raise
-    except Exception as err:  # OmegaConf wraps errors raised in __post_init__
-        cause = err.__cause__ or err.__context__
-        while cause is not None and not isinstance(cause, ConfigError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is not None:
-            raise cause from None
-        raise
-
-
-def task_config(cfg: DictConfig) -> DictConfig:
-    """The config without Hydra's own ``hydra`` node (a copy, if there was one)."""
-    if "hydra" not in cfg:
-        return cfg
-    plain = copy.deepcopy(cfg)
-    with flag_override(plain, ["struct", "readonly"], [False, False]):
-        del plain["hydra"]
-    return plain
 
 
 def package_dir(name: str) -> Path:

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ablation.errors import UserError
+
 N_CLASSES = 10  # every source here is a digits dataset with labels 0..9
 SPLITS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data source or an argument of `load` is wrong. The message names the
     file (or argument), what was wrong, what was expected and what to do."""
 

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .activations import ACTIVATIONS, get_activation
+from .rules import RULES, checked
 
 DTYPES = ("float32", "float64")
 
@@ -22,24 +23,18 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-#: The one rule for a learning rate, used by the optimisers and by the config schema.
-LR_RULE = "a finite number > 0"
-
-
-def lr_is_valid(value) -> bool:
-    """True when ``value`` is a learning rate: a finite number > 0 (see ``LR_RULE``)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return False
-    return bool(np.isfinite(number)) and number > 0
+#: The rule for a learning rate (``RULES["optim.lr"]``), as the errors state it.
+LR_RULE = RULES["optim.lr"].text
 
 
 def check_lr(value) -> float:
     """Return ``float(value)`` if it is a valid learning rate, else raise ``ValueError``."""
-    if not lr_is_valid(value):
-        raise ValueError(f"learning rate lr must be {LR_RULE}, got {value!r}")
-    return float(value)
+    return checked("learning rate lr", "optim.lr", value)
+
+
+def check_unit_interval(name: str, value) -> float:
+    """``momentum``, ``beta1``, ``beta2``: the rule of ``optim.<name>``."""
+    return checked(name, f"optim.{name}", value)
 
 
 def check_nonnegative(name: str, value) -> float:
@@ -54,7 +49,11 @@ def check_nonnegative(name: str, value) -> float:
 
 
 def check_l2(l2) -> float:
-    return check_nonnegative("l2", l2)
+    return checked("l2", "reg.l2", l2)
+
+
+def check_weight_decay(weight_decay) -> float:
+    return checked("weight_decay", "reg.wd", weight_decay)
 
 
 def check_sizes(sizes) -> list[int]:

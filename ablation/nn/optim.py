@@ -7,7 +7,7 @@ and belong to one network: use a fresh optimiser per network. Each optimiser
 also keeps one scratch array per parameter so that a step allocates nothing
 (large per-step temporaries cost more than the arithmetic at batch 128).
 
-- ``gd``: ``p -= lr * g``. The paper's full-batch gradient descent.
+- ``gd``: ``p -= lr * g``. The paper's full-batch gradient descent (``full_batch``).
 - ``sgd``: the same update, named for use with minibatches.
 - ``momentum``: classical (Polyak) momentum, ``v = mu * v - lr * g; p += v``.
 - ``adam``: Kingma & Ba 2015 with bias correction (as in PyTorch, eps outside
@@ -18,15 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_lr
+from .checks import check_lr, check_unit_interval
 from .registry import lookup
-
-
-def _check_unit_interval(name: str, value) -> float:
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return value
 
 
 class Optimizer:
@@ -34,6 +27,9 @@ class Optimizer:
 
     name = "base"
     options: tuple[str, ...] = ()
+    #: takes full-batch steps (``optim.iterations``) rather than minibatch epochs; the
+    #: config, the sweep's estimates and the report's budget read it here
+    full_batch: bool = False
 
     def __init__(self, lr: float):
         self.lr = check_lr(lr)
@@ -60,6 +56,7 @@ class GD(Optimizer):
     """Plain gradient descent: ``p -= lr * g``."""
 
     name = "gd"
+    full_batch = True
 
     def step(self, params, grads) -> None:
         self.t += 1
@@ -72,6 +69,7 @@ class SGD(GD):
     """Same update as ``GD``; the name marks minibatch use."""
 
     name = "sgd"
+    full_batch = False
 
 
 class Momentum(Optimizer):
@@ -82,7 +80,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr: float, momentum: float = 0.9):
         super().__init__(lr)
-        self.momentum = _check_unit_interval("momentum", momentum)
+        self.momentum = check_unit_interval("momentum", momentum)
         self.velocity: list[np.ndarray] | None = None
 
     def step(self, params, grads) -> None:
@@ -104,8 +102,8 @@ class Adam(Optimizer):
 
     def __init__(self, lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
         super().__init__(lr)
-        self.beta1 = _check_unit_interval("beta1", beta1)
-        self.beta2 = _check_unit_interval("beta2", beta2)
+        self.beta1 = check_unit_interval("beta1", beta1)
+        self.beta2 = check_unit_interval("beta2", beta2)
         self.eps = float(eps)
         if not self.eps > 0:
             raise ValueError(f"eps must be > 0, got {eps!r}")

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
-from .checks import check_l2, check_nonnegative, check_positive_int
+from .checks import check_l2, check_nonnegative, check_positive_int, check_weight_decay
 from .mlp import MLP
 from .optim import Optimizer
+from .rules import decay_is_valid
 
 Callback = Callable[[int, dict[str, float]], None]
 Progress = Callable[[int, int, float], None]
@@ -156,7 +157,7 @@ def fit(
     l2, eval_every, seed, max_loss = o.l2, o.eval_every, o.seed, o.max_loss
     X, y = net.check_data(X, y)
     l2 = check_l2(l2)
-    weight_decay = check_nonnegative("weight_decay", o.weight_decay)
+    weight_decay = check_weight_decay(o.weight_decay)
     splits = [("train", X, y)]
     for name, Xs, ys in (("test", X_test, y_test), ("val", X_val, y_val)):
         if (Xs is None) != (ys is None):
@@ -192,7 +193,7 @@ def fit(
             raise ValueError(f"{name} must be callable or None, got {fn!r}")
 
     decay = 1.0 - float(getattr(optimizer, "lr", 0.0)) * weight_decay
-    if not decay > 0:
+    if not decay_is_valid(getattr(optimizer, "lr", 0.0), weight_decay):
         raise ValueError(
             f"weight_decay={weight_decay!r} times lr={optimizer.lr!r} must be below 1 "
             "(each update multiplies the weights by 1 - lr * weight_decay); lower it"

@@ -15,8 +15,9 @@ import math
 import numpy as np
 import pandas as pd
 
-# rows of the training set when data.n_train is None (before a validation split)
-TRAIN_ROWS = {"mnist": 60000, "mnist_idx": 60000, "kaggle_csv": 42000, "digits": 1437}
+from ablation.data import DATASETS
+from ablation.nn import OPTIMIZERS
+
 COLUMNS = [
     "paper_row",
     "paper_test",
@@ -42,10 +43,16 @@ def _int(text) -> int | None:
 
 
 def updates_per_epoch(params: dict) -> int | None:
-    """Parameter updates per pass over the training set; None when the size is unknown."""
-    if params.get("optim.name", "gd") == "gd" or _int(params.get("optim.batch_size")) is None:
+    """Parameter updates per pass over the training set; None when the size is unknown.
+
+    Whether the optimiser is full batch and the training set's size when ``data.n_train``
+    is null are read from their registry entries (``Optimizer.full_batch``,
+    ``DatasetSpec.train_size``)."""
+    chosen = OPTIMIZERS.get(params.get("optim.name", "gd"))
+    if (chosen is not None and chosen.full_batch) or _int(params.get("optim.batch_size")) is None:
         return 1
-    rows = _int(params.get("data.n_train")) or TRAIN_ROWS.get(params.get("data.name", ""))
+    source = DATASETS.get(params.get("data.name", ""))
+    rows = _int(params.get("data.n_train")) or (source.train_size if source else None)
     if rows is None:
         return None
     rows -= _int(params.get("data.n_val")) or 0

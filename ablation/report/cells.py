@@ -17,12 +17,13 @@ import re
 import numpy as np
 import pandas as pd
 
+from ablation.config import keys
 from ablation.config.schema import PROTOCOL_PARAMS
 from ablation.data import data_label
 from ablation.report.stats import t_ci
 
 CANONICAL = {"init": "init.name", "reg": "reg.name"}
-NOT_FACTORS = {"seed", "data_seed", "init.name", "reg.name", "data.n_train"}
+NOT_FACTORS = keys.NOT_OWN_FACTORS  # their factor (init, reg, data) or the seed stands for them
 NOT_FACTOR_PREFIXES = ("tracking.", "hydra.", "experiment_name", "launcher", "paths.", "output")
 PRIORITY = list(PROTOCOL_PARAMS)  # the order a report lists factors in
 PREFERRED_FIRST = ["none", "random", "gd"]

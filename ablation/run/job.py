@@ -34,6 +34,7 @@ from ablation.tracking import (
     TAG_PARENT,
     TAG_ROLE,
 )
+from ablation.tracking.schema import METRIC_TOTAL_S, SWEEP_URI_ENV, TAG_BLAS_THREADS, TAG_THREADS
 
 __all__ = ["CellResult", "SweepInfo", "confusion_matrix", "per_class_metrics", "run_cell"]
 
@@ -57,6 +58,7 @@ class SweepInfo:
     todo: int = 0
     t0: float = 0.0
     host: str | None = None  # where the sweep runs (its sqlite store is only there)
+    uri: str | None = None  # the sweep's store, resolved once by the sweep
     seed_reason: str | None = None  # seeds=auto: why this job runs (a tag of its run)
     varies: tuple[str, ...] | None = None  # what varies in the sweep: the run names show it
     kinds: dict[str, int] = field(default_factory=dict)  # cost kind -> cells to run
@@ -71,6 +73,7 @@ class SweepInfo:
             todo=int(env_set.get(tracking.SWEEP_TODO_ENV) or 0),
             t0=float(env_set.get(tracking.SWEEP_T0_ENV) or 0),
             host=env_set.get(tracking.SWEEP_HOST_ENV) or None,
+            uri=env_set.get(SWEEP_URI_ENV) or None,
             seed_reason=env_set.get(tracking.SEED_REASON_ENV) or None,
             varies=None if varies is None else tuple(k for k in str(varies).split(",") if k),
             kinds=progress.decode_kinds(env_set.get(progress.KINDS_ENV)),
@@ -94,11 +97,41 @@ def run_cell(
         cell = Cell.from_config(cell, overrides or ())
     if sweep is None and parent_run_id:
         sweep = SweepInfo(parent_run_id)
-    parent = sweep.parent_run_id if sweep else None
-    spec, shown = cell.config, cell.shown
     label = cell.short_name(sweep.varies if sweep else None)  # the run's name in MLflow
+    client, exp_id = _open_store(cell, sweep)
+    done = None if cell.config.rerun else _finished_run(client, exp_id, cell)
+    if done is not None:
+        log.info(f"skip {cell.shown}: already FINISHED as run {done.info.run_id}")
+        return CellResult("SKIPPED", done.info.run_id, label, dict(done.data.metrics))
+    run_id = None
+    try:
+        with deferred():  # a signal while the run is created is raised once its id is known
+            run_id, owner = _claim(client, exp_id, cell, label, _cell_tags(cell, label, sweep))
+        if run_id is None:
+            log.info(f"skip {cell.shown}: run {owner.info.run_id} has it ({owner.info.status})")
+            return CellResult("SKIPPED", owner.info.run_id, label)
+        metrics = _train(cell, client, run_id, progress, blas_threads)
+        _finish(client, run_id, metrics, time.perf_counter() - t_start)
+    except Exception as err:
+        reason = _failed(client, run_id, err, cell.shown)  # re-raises what is not the cell's
+        if raise_on_failure:
+            raise
+        return CellResult("FAILED", run_id, label, reason=reason)
+    except BaseException as err:  # a stop signal (SIGINT, SIGTERM, SIGHUP) or an exit
+        if run_id is not None:
+            _close_stopped(client, run_id, err)
+        raise
 
-    uri = tracking.resolve_uri(spec.tracking.uri)
+    _report_done(client, exp_id, cell.shown, metrics, sweep, cell.config.task.metric)
+    return CellResult("FINISHED", run_id, label, metrics)
+
+
+def _open_store(cell: Cell, sweep: SweepInfo | None):
+    """``(client, experiment id)`` of the cell's store: in a sweep the one the sweep
+    resolved (handed to each job in its config), else ``tracking.uri`` resolved here. Runs
+    of killed processes, this cell's or not, are marked KILLED."""
+    spec = cell.config
+    uri = sweep.uri if sweep and sweep.uri else tracking.resolve_uri(spec.tracking.uri)
     # a job on another host than the sweep's cannot write to the sweep's sqlite file
     sweep_host = sweep.host if sweep else None
     if tracking.sqlite_path(uri) and sweep_host and sweep_host != tracking.HOST:
@@ -109,79 +142,81 @@ def run_cell(
         )
     client = tracking.client_for(uri)
     exp_id = tracking.ensure_experiment(client, uri, spec.experiment_name)
-    tracking.reap_stale(client, exp_id)  # runs of killed processes, this cell's or not
-    if not spec.rerun:
-        done = tracking.runs_with_hash(client, exp_id, cell.config_hash, "FINISHED")
-        if done:
-            log.info(f"skip {shown}: already FINISHED as run {done[0].info.run_id}")
-            return CellResult("SKIPPED", done[0].info.run_id, label, dict(done[0].data.metrics))
+    tracking.reap_stale(client, exp_id)
+    return client, exp_id
 
+
+def _finished_run(client, exp_id: str, cell: Cell):
+    """The FINISHED run of the cell's config hash (resume), or None."""
+    done = tracking.runs_with_hash(client, exp_id, cell.config_hash, "FINISHED")
+    return done[0] if done else None
+
+
+def _cell_tags(cell: Cell, label: str, sweep: SweepInfo | None) -> dict[str, str]:
     tags = {
-        TAG_ROLE: "cell",
+        TAG_ROLE: tracking.ROLE_CELL,
         TAG_CELL_HASH: cell.cell_hash,
         TAG_CELL: cell.label,
         TAG_OVERRIDES: " ".join(cell.overrides) or label,
-        "ablation.git_commit": tracking.git_commit(),
+        tracking.TAG_GIT_COMMIT: tracking.git_commit(),
     }
-    if parent:
-        tags[TAG_PARENT] = parent
+    if sweep and sweep.parent_run_id:
+        tags[TAG_PARENT] = sweep.parent_run_id
     if sweep and sweep.seed_reason:
         tags[tracking.TAG_SEED_REASON] = sweep.seed_reason
-    run_id = None
-    try:
-        with deferred():  # a signal while the run is created is raised once its id is known
-            if spec.rerun:
-                run_id = tracking.start_run(
-                    client, exp_id, name=label, tags={tracking.TAG_HASH: cell.config_hash, **tags}
-                )
-            else:
-                run_id, owner = tracking.claim_cell(
-                    client, exp_id, cell.config_hash, name=label, tags=tags
-                )
-        if run_id is None:
-            log.info(f"skip {shown}: run {owner.info.run_id} has it ({owner.info.status})")
-            return CellResult("SKIPPED", owner.info.run_id, label)
-        tracking.log_params(client, run_id, cell.params)
-        threads, blas = _threads(cell, blas_threads)
-        tracking.set_tags(
-            client, run_id, {"ablation.threads": threads, "ablation.blas_threads": blas or "all"}
-        )
-        with threadpool_limits(limits=blas):
-            if cell.is_mlp:
-                metrics = train(cell, client, run_id, progress=progress, threads=threads)
-            else:  # the user's _target_, with the same run, failure capture and resume
-                metrics = run_task(cell, client, run_id, progress=progress)
-        metrics["time/total_s"] = time.perf_counter() - t_start
-        buffer = tracking.MetricBuffer(client, run_id)
-        buffer.add(metrics["_step"], {"time/total_s": metrics["time/total_s"]})
-        buffer.flush()
-        tracking.retry(client.set_terminated, run_id, status="FINISHED")
-    except Exception as err:
-        stop = as_interrupted(err)
-        if stop is not None:  # a stop signal that library code turned into another error
-            if run_id is not None:
-                _close_stopped(client, run_id, stop)
-            raise stop from None
-        if run_id is None:  # the run could not be created: nothing to close
-            raise
-        if is_disk_full(err):  # not this cell's fault: every later cell would fail too
-            _close_stopped(client, run_id, err)  # FAILED if the store still takes it
-            raise
-        reason = _reason(err)
-        tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
-        tracking.retry(client.log_text, run_id, traceback.format_exc(), "error.txt")
-        tracking.retry(client.set_terminated, run_id, status="FAILED")
-        log.error(f"FAILED {shown}: {reason}  (run {run_id})")
-        if raise_on_failure:
-            raise
-        return CellResult("FAILED", run_id, label, reason=reason)
-    except BaseException as err:  # a stop signal (SIGINT, SIGTERM, SIGHUP) or an exit
-        if run_id is not None:
-            _close_stopped(client, run_id, err)
-        raise
+    return tags
 
-    _report_done(client, exp_id, shown, metrics, sweep, cell.config.task.metric)
-    return CellResult("FINISHED", run_id, label, metrics)
+
+def _claim(client, exp_id: str, cell: Cell, label: str, tags: dict[str, str]):
+    """``(run_id, None)`` when this process trains the cell, ``(None, owner)`` when another
+    run has it; ``rerun`` always starts a run."""
+    if cell.config.rerun:
+        tags = {tracking.TAG_HASH: cell.config_hash, **tags}
+        return tracking.start_run(client, exp_id, name=label, tags=tags), None
+    return tracking.claim_cell(client, exp_id, cell.config_hash, name=label, tags=tags)
+
+
+def _train(cell: Cell, client, run_id: str, progress: bool, blas_threads: int | None) -> dict:
+    """Log the params, then train: the built-in MLP or the user's ``_target_`` (with the
+    same run, failure capture and resume); returns the final metrics."""
+    tracking.log_params(client, run_id, cell.params)
+    threads, blas = _threads(cell, blas_threads)
+    tracking.set_tags(client, run_id, {TAG_THREADS: threads, TAG_BLAS_THREADS: blas or "all"})
+    with threadpool_limits(limits=blas):
+        if cell.is_mlp:
+            return train(cell, client, run_id, progress=progress, threads=threads)
+        return run_task(cell, client, run_id, progress=progress)
+
+
+def _finish(client, run_id: str, metrics: dict, total_s: float) -> None:
+    """The job's whole time at the last step, then the run FINISHED."""
+    metrics[METRIC_TOTAL_S] = total_s
+    buffer = tracking.MetricBuffer(client, run_id)
+    buffer.add(metrics["_step"], {METRIC_TOTAL_S: total_s})
+    buffer.flush()
+    tracking.retry(client.set_terminated, run_id, status="FINISHED")
+
+
+def _failed(client, run_id: str | None, err: Exception, shown: str) -> str:
+    """Close the run of a cell that raised ``err`` and return the reason; re-raise what is
+    not the cell's failure (a stop signal turned into another error, no run to close, a
+    full disk: every later cell would fail too)."""
+    stop = as_interrupted(err)
+    if stop is not None:  # a stop signal that library code turned into another error
+        if run_id is not None:
+            _close_stopped(client, run_id, stop)
+        raise stop from None
+    if run_id is None:  # the run could not be created: nothing to close
+        raise err
+    if is_disk_full(err):  # not this cell's fault
+        _close_stopped(client, run_id, err)  # FAILED if the store still takes it
+        raise err
+    reason = _reason(err)
+    tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
+    tracking.retry(client.log_text, run_id, traceback.format_exc(), "error.txt")
+    tracking.retry(client.set_terminated, run_id, status="FAILED")
+    log.error(f"FAILED {shown}: {reason}  (run {run_id})")
+    return reason
 
 
 def _close_stopped(client, run_id: str, err: BaseException) -> None:
@@ -238,7 +273,7 @@ def _report_done(
         for k in keys
         if k in metrics
     ]
-    text = f"done {label}: {'  '.join(shown)}  ({metrics.get('time/total_s', 0):.1f}s)"
+    text = f"done {label}: {'  '.join(shown)}  ({metrics.get(METRIC_TOTAL_S, 0):.1f}s)"
     if sweep and sweep.parent_run_id and sweep.todo:
         query = f"tags.`{TAG_PARENT}` = '{sweep.parent_run_id}'"
         children = tracking.search(client, exp_id, query)
@@ -257,9 +292,9 @@ def _acc(value: float | None) -> str:
 def _time_left(ended: list, sweep: SweepInfo) -> float | None:
     """From the cells of this sweep that finished: their median duration by cost kind."""
     finished = [
-        (progress.cost_kind(r.data.params), r.data.metrics["time/total_s"])
+        (progress.cost_kind(r.data.params), r.data.metrics[METRIC_TOTAL_S])
         for r in ended
-        if r.info.status == "FINISHED" and "time/total_s" in r.data.metrics
+        if r.info.status == "FINISHED" and METRIC_TOTAL_S in r.data.metrics
     ]
     remaining = dict(sweep.kinds)
     for run in ended:

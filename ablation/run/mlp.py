@@ -10,6 +10,7 @@ from ablation.cell.cell import Cell
 from ablation.data import Dataset, load
 from ablation.nn import MLP, FitOptions, Optimizer, fit, make_optimizer
 from ablation.run import artifacts
+from ablation.tracking.schema import METRIC_FIT_S, TAG_DATA_SOURCE
 
 
 def load_data(cell: Cell) -> Dataset:
@@ -96,7 +97,7 @@ def train(cell: Cell, client, run_id: str, *, progress: bool, threads: int = 1) 
     tracking.set_tags(
         client,
         run_id,
-        {"ablation.data_checksum": data.checksum, "ablation.data_source": data.source},
+        {tracking.TAG_DATA_CHECKSUM: data.checksum, TAG_DATA_SOURCE: data.source},
     )
     net, optimizer = build_model(cell, data, threads)
     buffer = tracking.MetricBuffer(client, run_id)
@@ -104,7 +105,7 @@ def train(cell: Cell, client, run_id: str, *, progress: bool, threads: int = 1) 
     last = fit_with_progress(cell, net, optimizer, data, buffer, progress=progress)
     fit_s = time.perf_counter() - tic
     confusion = artifacts.test_confusion(net, data)
-    extra = {"time/fit_s": fit_s, **artifacts.per_class_metrics(confusion)}
+    extra = {METRIC_FIT_S: fit_s, **artifacts.per_class_metrics(confusion)}
     buffer.add(last["_step"], extra)
     buffer.flush()
     artifacts.log_artifacts(cell, net, data, confusion, client, run_id)

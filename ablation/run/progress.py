@@ -12,12 +12,14 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from ablation.config.keys import COST_KEYS
+
 VARIES_ENV = "ABLATION_SWEEP_VARIES"
 KINDS_ENV = "ABLATION_SWEEP_KINDS"
 WORKERS_ENV = "ABLATION_SWEEP_WORKERS"
 
-#: Params that set what a cell costs: cells alike in these take about as long.
-KIND_KEYS = ("optim.name", "data.name", "data.n_train", "depth", "optim.iterations", "optim.epochs")
+#: Params that set what a cell costs (``Meaning.cost`` in ablation.config.keys).
+KIND_KEYS = COST_KEYS
 
 
 def cost_kind(params: Mapping) -> str:

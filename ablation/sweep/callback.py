@@ -14,27 +14,24 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, read_write
 
 from ablation import tracking
 from ablation.cell.cell import Cell, varying_keys
-from ablation.data import DATASETS
 from ablation.errors import EXIT_FAILED, ConfigError, exit_status
 from ablation.naming import format_duration
 from ablation.run import progress
 from ablation.run.signals import as_interrupted, deferred
-from ablation.sweep import adaptive, launcher
+from ablation.sweep import adaptive, estimate, launcher
 from ablation.sweep import summary as sweep_summary
 from ablation.sweep.grid import expand_cells
-from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE
+from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE, schema
 
 log = logging.getLogger("ablation")
 
@@ -68,40 +65,35 @@ def _workers(master: DictConfig, in_turn: bool) -> int:
     return launcher.cores() if int(n_jobs) < 0 else int(n_jobs)
 
 
-def _gemm_gflops() -> float:
-    """A quick float32 GEMM rate on this machine, for time estimates before any history."""
-    rng = np.random.default_rng(0)
-    a = rng.random((2000, 784), dtype=np.float32)
-    b = rng.random((784, 200), dtype=np.float32)
-    a @ b
-    tic = time.perf_counter()
-    for _ in range(5):
-        a @ b
-    return 5 * 2 * a.shape[0] * a.shape[1] * b.shape[1] / (time.perf_counter() - tic) / 1e9
-
-
 def _how(workers: int) -> str:
     if workers == 1:
         return "one at a time, each on every core"
     return f"{workers} at a time"
 
 
-def estimate_seconds(cell: Cell, gflops: float) -> float:
-    """Training cost from the FLOP count of the cell.
+def _choose_launch(config: DictConfig, cells: list[Cell], todo: list[Cell], adaptive_seeds) -> bool:
+    """In turn (each cell on every core) or side by side; tell the auto launcher, which is
+    instantiated after this callback from ``hydra.launcher``, and every job."""
+    in_turn = launcher.in_turn(cells)
+    if not launcher.is_auto(config.hydra.launcher):
+        return False
+    with read_write(config.hydra.launcher):
+        config.hydra.launcher.in_turn = in_turn
+        # only the jobs to run are launched (and counted in "Launching k jobs")
+        skip = len(todo) < len(cells) and not adaptive_seeds  # its rounds: all new
+        config.hydra.launcher.jobs_to_run = [list(c.overrides) for c in todo] if skip else None
+    with read_write(config.hydra.overrides.hydra):
+        config.hydra.overrides.hydra.append(f"hydra.launcher.in_turn={in_turn}")
+    return in_turn
 
-    About 4 flops per weight and sample and step (forward and weight gradient; the first
-    layer, which holds most weights, forms no input gradient), at 80% of the GEMM rate
-    (benchmarks/README.md), plus start-up, data and logging.
-    """
-    cfg = cell.config
-    source = DATASETS[cfg.data.name]
-    sizes = [source.n_features, *cfg.model.hidden, source.n_classes]
-    weights = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
-    n = cfg.data.n_train or source.train_size or 60000  # files of unknown size: MNIST's
-    passes = cfg.optim.iterations if cell.full_batch else 1.6 * cfg.optim.epochs
-    evals = (passes / cfg.optim.eval_every) * 2 * 10000 * weights
-    factor = 2 if cfg.dtype == "float64" else 1
-    return 1.5 + factor * (4 * n * weights * passes + evals) / (0.8 * gflops * 1e9)
+
+def _hand_to_jobs(config: DictConfig, job_env: dict[str, str]) -> None:
+    """Every job gets ``job_env`` in its ``hydra.job.env_set``, whatever the launcher."""
+    hydra_overrides = config.hydra.overrides.hydra
+    with read_write(hydra_overrides):
+        for key, value in job_env.items():
+            # quoted: a ',' in a path would make a sweep, an '=' would not parse
+            hydra_overrides.append(f"++hydra.job.env_set.{key}={tracking.quote(value)}")
 
 
 class SweepCallback(Callback):
@@ -132,61 +124,50 @@ class SweepCallback(Callback):
         self.cells = cells = expand_cells(config)
         _check_sweep_dir(str(config.hydra.sweep.dir))
         first = cells[0].config
+        client, done, reaped = self._open_store(first)
+        todo = [c for c in cells if first.rerun or c.config_hash not in done]
+        adaptive_seeds = adaptive.is_auto(config.hydra.sweeper)  # it may add seeds later
+        if not todo and not adaptive_seeds:  # a no-op rerun: no parent run, no jobs launched
+            self._nothing_to_run(first, len(cells), reaped)
+        in_turn = _choose_launch(config, cells, todo, adaptive_seeds)
+        workers = min(_workers(config, in_turn), max(len(todo), 1))
+        total, unknown = estimate.estimate(todo, estimate.durations(done), workers)
+        varies = varying_keys(cells)
+        self._open_parent(client, config, todo, varies)
+        _hand_to_jobs(config, self._job_env(todo, varies, workers))
+        if reaped:
+            log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
+        eta = f"about {format_duration(total / workers)} left" if todo else "nothing to do"
+        if unknown:
+            eta = (f"{eta} plus " if total else "") + f"{unknown} cell(s) of unknown time"
+        what = "first round of seeds=auto, " if adaptive_seeds else ""
+        log.info(
+            f"sweep '{first.experiment_name}': {what}{len(cells)} cells, {len(cells) - len(todo)} "
+            f"already FINISHED, {len(todo)} to run {_how(workers)}; {eta}\n"
+            f"  store {self.uri}  parent run {self.parent_id}"
+        )
+
+    def _open_store(self, first) -> tuple[Any, dict[str, Any], list]:
+        """Resolve the sweep's store (once: the jobs get it in their config), open its
+        experiment, mark runs of dead processes KILLED; the FINISHED runs by config hash."""
         self.uri = tracking.resolve_uri(first.tracking.uri)
         client = tracking.client_for(self.uri)
         self.exp_id = tracking.ensure_experiment(client, self.uri, first.experiment_name)
         reaped = tracking.reap_stale(client, self.exp_id)
-        done = tracking.finished_hashes(client, self.exp_id)
-        todo = [c for c in cells if first.rerun or c.config_hash not in done]
-        adaptive_seeds = adaptive.is_auto(config.hydra.sweeper)  # it may add seeds later
-        if not todo and not adaptive_seeds:  # a no-op rerun: no parent run, no jobs launched
-            if reaped:
-                log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
-            log.info(
-                f"sweep '{first.experiment_name}': all {len(cells)} cells already FINISHED; "
-                f"nothing to run (rerun=true trains again)\n  store {self.uri}"
-            )
-            raise SystemExit(0)
+        return client, tracking.finished_hashes(client, self.exp_id), reaped
 
-        durations: dict[str, list[float]] = {}
-        for run in done.values():
-            seconds = run.data.metrics.get("time/total_s")
-            if seconds:
-                durations.setdefault(run.data.tags.get(tracking.TAG_CELL_HASH, ""), []).append(
-                    seconds
-                )
-        in_turn = launcher.in_turn(cells)
-        if launcher.is_auto(config.hydra.launcher):
-            # the auto launcher is instantiated after this callback, from this node: it
-            # takes the choice from here, and every job reads it from its own config
-            with read_write(config.hydra.launcher):
-                config.hydra.launcher.in_turn = in_turn
-                # only the jobs to run are launched (and counted in "Launching k jobs")
-                skip = len(todo) < len(cells) and not adaptive_seeds  # its rounds: all new
-                config.hydra.launcher.jobs_to_run = (
-                    [list(c.overrides) for c in todo] if skip else None
-                )
-            with read_write(config.hydra.overrides.hydra):
-                config.hydra.overrides.hydra.append(f"hydra.launcher.in_turn={in_turn}")
-        else:
-            in_turn = False
-        workers = min(_workers(config, in_turn), max(len(todo), 1))
-        gflops = None
-        total = 0.0
-        unknown = 0  # user-task cells with no history: their time is unknown until one ends
-        for cell in todo:
-            if durations.get(cell.cell_hash):
-                total += statistics.median(durations[cell.cell_hash])
-            elif not cell.is_mlp:
-                unknown += 1
-            else:
-                gflops = gflops or _gemm_gflops()
-                # side by side, a cell has one core of the machine's rate
-                share = 1 if workers == 1 else launcher.cores()
-                total += estimate_seconds(cell, gflops / share)
+    def _nothing_to_run(self, first, n_cells: int, reaped: list) -> None:
+        if reaped:
+            log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
+        log.info(
+            f"sweep '{first.experiment_name}': all {n_cells} cells already FINISHED; "
+            f"nothing to run (rerun=true trains again)\n  store {self.uri}"
+        )
+        raise SystemExit(0)
 
+    def _open_parent(self, client, config: DictConfig, todo: list[Cell], varies: list) -> None:
+        """The sweep's ONE parent run, noted to be closed whatever ends the process."""
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
-        varies = varying_keys(cells)
         with deferred():  # a signal now is raised once the parent is noted, to be closed
             self.parent_id = tracking.start_run(
                 client,
@@ -194,51 +175,35 @@ class SweepCallback(Callback):
                 # what the sweep varies, first: the runs table cuts long names
                 name=f"sweep {' x '.join(varies) or 'of 1 cell'} {time.strftime('%m-%d %H:%M')}",
                 tags={
-                    TAG_ROLE: "sweep",
+                    TAG_ROLE: tracking.ROLE_SWEEP,
                     TAG_OVERRIDES: overrides,
-                    "ablation.n_cells": str(len(cells)),
-                    "ablation.n_todo": str(len(todo)),
-                    "ablation.git_commit": tracking.git_commit(),
-                    "ablation.sweep_dir": str(config.hydra.sweep.dir),
+                    schema.TAG_N_CELLS: str(len(self.cells)),
+                    schema.TAG_N_TODO: str(len(todo)),
+                    tracking.TAG_GIT_COMMIT: tracking.git_commit(),
+                    schema.TAG_SWEEP_DIR: str(config.hydra.sweep.dir),
                 },
             )
             _OPEN_PARENTS[self.parent_id] = self.uri
         command = sweep_summary.command_line()
-        sweep_summary.describe_start(client, self.parent_id, command, cells, len(todo), varies)
+        sweep_summary.describe_start(client, self.parent_id, command, self.cells, len(todo), varies)
 
-        job_env = {
+    def _job_env(self, todo: list[Cell], varies: list, workers: int) -> dict[str, str]:
+        """What every job reads from its own config (``hydra.job.env_set``; Hydra also sets
+        them in the job's environment, for the processes a job starts)."""
+        return {
             # what varies names the runs; the cost kinds and workers give the time left
             progress.VARIES_ENV: ",".join(varies),
             progress.KINDS_ENV: progress.encode_kinds(progress.cost_kind(c.params) for c in todo),
             progress.WORKERS_ENV: str(workers),
-            # each job reads these from its own config (hydra.job.env_set); Hydra also
-            # sets them in the job's environment, for the processes a job starts
             tracking.PARENT_ENV: self.parent_id,
-            tracking.SWEEP_TOTAL_ENV: str(len(cells)),
+            tracking.SWEEP_TOTAL_ENV: str(len(self.cells)),
             tracking.SWEEP_TODO_ENV: str(len(todo)),
             tracking.SWEEP_T0_ENV: f"{time.time():.3f}",
-            # The parent's store, for cells whose tracking.uri is null: a cell on a Ray or
-            # Slurm worker has another working directory and not this environment.
-            "MLFLOW_TRACKING_URI": self.uri,
+            # the parent's store, resolved here once: a cell on a Ray or Slurm worker has
+            # another working directory, and a relative tracking.uri would move
+            schema.SWEEP_URI_ENV: self.uri,
             tracking.SWEEP_HOST_ENV: tracking.HOST,
         }
-        hydra_overrides = config.hydra.overrides.hydra
-        with read_write(hydra_overrides):
-            for key, value in job_env.items():
-                # quoted: a ',' in a path would make a sweep, an '=' would not parse
-                hydra_overrides.append(f"++hydra.job.env_set.{key}={tracking.quote(value)}")
-
-        if reaped:
-            log.info(f"marked {len(reaped)} run(s) of dead processes KILLED")
-        eta = f"about {format_duration(total / workers)} left" if todo else "nothing to do"
-        if unknown:
-            eta = (f"{eta} plus " if total else "") + f"{unknown} cell(s) of unknown time"
-        what = "first round of seeds=auto, " if adaptive.is_auto(config.hydra.sweeper) else ""
-        log.info(
-            f"sweep '{first.experiment_name}': {what}{len(cells)} cells, {len(cells) - len(todo)} "
-            f"already FINISHED, {len(todo)} to run {_how(workers)}; {eta}\n"
-            f"  store {self.uri}  parent run {self.parent_id}"
-        )
 
     def _end(self, config: DictConfig) -> None:
         if self.parent_id is None:
@@ -265,9 +230,9 @@ class SweepCallback(Callback):
             client,
             self.parent_id,
             {
-                "ablation.n_finished": finished,
-                "ablation.n_failed": len(failed),
-                "ablation.failed_cells": "\n".join(lines)[:5000] or "none",
+                schema.TAG_N_FINISHED: finished,
+                schema.TAG_N_FAILED: len(failed),
+                schema.TAG_FAILED_CELLS: "\n".join(lines)[:5000] or "none",
             },
         )
         if lines:

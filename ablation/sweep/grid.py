@@ -24,12 +24,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
-from ablation.cell.cell import Cell, _applicable, cell_label
+from ablation.cell.cell import Cell
 from ablation.cell.task import add_config_dirs
-from ablation.config.identity import flatten, hashes
-from ablation.config.schema import optim_extra, task_config
+from ablation.config.compose import task_config
+from ablation.config.identity import flatten
 from ablation.errors import ConfigError
-from ablation.nn import OPTIMIZERS
 from ablation.sweep import adaptive
 
 #: A progress line on stderr every this many cells (only for grids at least this big).
@@ -44,32 +43,20 @@ def expand_cells(
     # is the basic sweeper's own expansion, so the cells here are the jobs it launches
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    add_config_dirs(master)  # a user task next to the sweep config (cells lose the hydra node)
     params = master.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += list(master.hydra.overrides.task)
     if adaptive.is_auto(master.hydra.sweeper):  # seeds=auto: its first round
         settings = adaptive.settings_of(master.hydra.sweeper)  # ConfigError before any run
         arguments = adaptive.first_round_arguments(arguments, settings.min_seeds)
-    loader = GlobalHydra.instance().config_loader()
-    parser = OverridesParser.create(config_loader=loader)
-    parsed = parser.parse_overrides(arguments)
-    (jobs,) = BasicSweeper.split_arguments(parsed, None)
-    known = _job_overrides(parsed, loader)
+    builder = CellBuilder(master, GlobalHydra.instance().config_loader(), fast=fast)
+    (jobs,) = BasicSweeper.split_arguments(builder.learn(arguments), None)
     if not jobs:
         raise ConfigError("the sweep is empty: a sweep list has no values (e.g. 'init=')")
     progress = progress or (_print_progress if len(jobs) >= PROGRESS_EVERY else None)
-
-    composed: dict[tuple[str, ...], DictConfig] = {}  # group choices -> composed config
-    templates: dict[tuple, _Template] = {}  # (group choices, value keys) -> first cell
     cells = []
     for i, overrides in enumerate(jobs):
-        try:
-            cells.append(
-                _cell(loader, parser, master, list(overrides), known, composed, templates, fast)
-            )
-        except ConfigError as err:
-            raise ConfigError(f"{err}\n  in the cell: {' '.join(overrides)}") from None
+        cells.append(builder.cell(list(overrides)))
         if progress and (i + 1) % PROGRESS_EVERY == 0:
             progress(i + 1, len(jobs))
     names = {c.config.experiment_name for c in cells}
@@ -79,6 +66,37 @@ def expand_cells(
             "run one sweep per experiment"
         )
     return cells
+
+
+class CellBuilder:
+    """The cells of one multirun's jobs, each composed and validated exactly as the launcher
+    will run it; Hydra composes once per distinct choice of config groups (see the module
+    docstring). The sweep callback and the ``seeds=auto`` sweeper use one each."""
+
+    def __init__(self, master: DictConfig, loader, *, fast: bool = True) -> None:
+        add_config_dirs(master)  # a user task next to the sweep config (cells lose the node)
+        self.master, self.loader, self.fast = master, loader, fast
+        self.parser = OverridesParser.create(config_loader=loader)
+        self.known: dict[str, _Override] = {}  # override text -> what it sets
+        self.composed: dict[tuple[str, ...], DictConfig] = {}  # group choices -> config
+        self.templates: dict[tuple, _Template] = {}  # (group choices, value keys) -> cell
+
+    def learn(self, arguments: list[str]) -> list:
+        """Parse the sweep's arguments (once: Hydra's parser takes ~1 ms per override) and
+        note every override text a job can hold; returns them parsed."""
+        parsed = self.parser.parse_overrides(arguments)
+        self.known.update(_job_overrides(parsed, self.loader))
+        return parsed
+
+    def cell(self, overrides: list[str]) -> Cell:
+        """The cell of the job with these overrides; a ConfigError names the cell."""
+        try:
+            unknown = [text for text in overrides if text not in self.known]
+            if unknown and self.fast:
+                self.learn(unknown)  # e.g. seeds=auto's seed=7 of a later round
+            return _cell(self, overrides)
+        except ConfigError as err:
+            raise ConfigError(f"{err}\n  in the cell: {' '.join(overrides)}") from None
 
 
 def _print_progress(done: int, total: int) -> None:
@@ -99,9 +117,8 @@ class _Override:
 
 
 def _job_overrides(parsed, loader) -> dict[str, _Override]:
-    """Every override text a job of the sweep can hold -> what it sets (parsed once: Hydra's
-    parser takes ~1 ms per override, minutes for a big grid). The texts are made as
-    ``BasicSweeper.split_arguments`` makes them."""
+    """Every override text a job of the sweep can hold -> what it sets. The texts are made
+    as ``BasicSweeper.split_arguments`` makes them."""
     known: dict[str, _Override] = {}
     for item in parsed:
         key = item.get_key_element()
@@ -127,21 +144,22 @@ def _job_overrides(parsed, loader) -> dict[str, _Override]:
     return known
 
 
-def _cell(loader, parser, master, overrides: list[str], known, composed, templates, fast) -> Cell:
+def _cell(builder: CellBuilder, overrides: list[str]) -> Cell:
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
-    if not fast or any(text not in known for text in overrides):
-        return Cell.from_config(loader.load_sweep_config(master, overrides), overrides)
+    known, master = builder.known, builder.master
+    if not builder.fast or any(text not in known for text in overrides):
+        return Cell.from_config(builder.loader.load_sweep_config(master, overrides), overrides)
     group, values = [], []
     for text in overrides:
         (values if known[text].is_value else group).append(text)
     key = tuple(group)
-    if key not in composed:
-        composed[key] = task_config(loader.load_sweep_config(master, group))
-    base = composed[key]
+    if key not in builder.composed:
+        builder.composed[key] = task_config(builder.loader.load_sweep_config(master, group))
+    base = builder.composed[key]
     value_keys = tuple(known[text].key for text in values)
     slot = (key, value_keys)
-    template = templates.get(slot)
+    template = builder.templates.get(slot)
     if template is not None and len(set(value_keys)) == len(value_keys):
         cell = _from_template(template, {known[text].key: known[text].value for text in values})
         if cell is not None:
@@ -150,10 +168,10 @@ def _cell(loader, parser, master, overrides: list[str], known, composed, templat
     # (Hydra has no public name for it; it is what load_sweep_config does after composing)
     config = copy.deepcopy(base)
     OmegaConf.set_struct(config, True)
-    ConfigLoaderImpl._apply_overrides_to_config(parser.parse_overrides(values), config)
+    ConfigLoaderImpl._apply_overrides_to_config(builder.parser.parse_overrides(values), config)
     cell = Cell.from_config(config, overrides)
     if template is None and _fast_keys_ok(base, value_keys) and not _extras(cell.config):
-        templates[slot] = _Template(cell, flatten(config))
+        builder.templates[slot] = _Template(cell, flatten(config))
     return cell
 
 
@@ -204,18 +222,7 @@ def _from_template(template: _Template, changes: dict[str, Any]) -> Cell | None:
             config = _replaced(config, key.split("."), value)
         except _NotAField:
             return None
-    config_key, cell_key = hashes(flat)
-    chosen = OPTIMIZERS[config.optim.name]
-    options = {k: flat[f"optim.{k}"] for k in chosen.options if f"optim.{k}" in flat}
-    options.update(optim_extra({"optim": _optim_node(flat)}))
-    return Cell(
-        config=config,
-        config_hash=config_key,
-        cell_hash=cell_key,
-        label=cell_label(config),
-        params=_applicable(flat, chosen.options),
-        optimizer_options=options,
-    )
+    return Cell.build(config, flat)
 
 
 _MISMATCH = object()
@@ -242,7 +249,3 @@ def _replaced(node: Any, path: list[str], value: Any) -> Any:
 
 class _NotAField(Exception):
     pass
-
-
-def _optim_node(flat: dict[str, Any]) -> dict[str, Any]:
-    return {k[len("optim.") :]: v for k, v in flat.items() if k.startswith("optim.")}

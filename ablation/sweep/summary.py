@@ -23,9 +23,9 @@ from ablation.cell.cell import Cell, varying_keys
 
 log = logging.getLogger("ablation")
 
-NOTE_TAG = "mlflow.note.content"  # MLflow's run description (the "Description" box)
-BEST_CELL_TAG = "ablation.best_cell"
-BEST_RUN_TAG = "ablation.best_run_id"
+NOTE_TAG = tracking.schema.TAG_NOTE  # MLflow's run description (the "Description" box)
+BEST_CELL_TAG = tracking.schema.TAG_BEST_CELL
+BEST_RUN_TAG = tracking.schema.TAG_BEST_RUN
 REFERENCE = "ghimire2023"
 #: Accuracies are stored as fractions in [0, 1] (MLflow's convention); shown with percent.
 ACC_UNIT = "fraction in [0, 1]"

@@ -32,8 +32,29 @@ TAG_PID_START = "ablation.pid_start"
 TAG_GIT_COMMIT = "ablation.git_commit"
 TAG_DATA_CHECKSUM = "ablation.data_checksum"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_NOTE = "mlflow.note.content"  # MLflow's run description (its "Description" box)
 TAG_SEED_REASON = "ablation.seed_reason"  # seeds=auto: why this run ran
+TAG_DATA_SOURCE = "ablation.data_source"  # where the cell's data came from, for humans
+TAG_THREADS = "ablation.threads"  # the MLP's row-block threads
+TAG_BLAS_THREADS = "ablation.blas_threads"  # the BLAS limit ("all": none)
 ROLE_SWEEP, ROLE_CELL = "sweep", "cell"
+
+# tags of a sweep's parent run
+TAG_SWEEP_DIR = "ablation.sweep_dir"
+TAG_N_CELLS = "ablation.n_cells"
+TAG_N_TODO = "ablation.n_todo"
+TAG_N_FINISHED = "ablation.n_finished"
+TAG_N_FAILED = "ablation.n_failed"
+TAG_FAILED_CELLS = "ablation.failed_cells"
+TAG_BEST_CELL = "ablation.best_cell"
+TAG_BEST_RUN = "ablation.best_run_id"
+TAG_SEEDS_AUTO_ROUNDS = "ablation.seeds_auto.rounds"
+TAG_SEEDS_AUTO_DECIDED = "ablation.seeds_auto.decided"
+TAG_SEEDS_AUTO_UNDECIDED = "ablation.seeds_auto.undecided"
+
+#: Metrics the framework itself logs for every run (the task logs the rest).
+METRIC_FIT_S = "time/fit_s"  # training alone
+METRIC_TOTAL_S = "time/total_s"  # the whole job: data, training, artifacts, store
 
 #: Experiment tag MLflow's UI reads to choose its view, and our value (MLflow 3.x).
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
@@ -44,6 +65,8 @@ SWEEP_TOTAL_ENV = "ABLATION_SWEEP_TOTAL"
 SWEEP_TODO_ENV = "ABLATION_SWEEP_TODO"
 SWEEP_T0_ENV = "ABLATION_SWEEP_T0"
 SWEEP_HOST_ENV = "ABLATION_SWEEP_HOST"
+#: the sweep's store, resolved once by the sweep: every job of it writes there
+SWEEP_URI_ENV = "ABLATION_SWEEP_URI"
 #: why a seeds=auto job runs (its hydra.job.env_set), kept as the run's TAG_SEED_REASON
 SEED_REASON_ENV = "ABLATION_SEED_REASON"
 

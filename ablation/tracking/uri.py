@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ablation.errors import UserError
+
 STORE_FILE = "mlflow.db"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 #: Tracking URI schemes MLflow has a store for (``postgresql+psycopg2`` counts as postgresql).
@@ -29,7 +31,7 @@ INSTEAD = "pass a folder (e.g. mlruns), sqlite:////abs/path/mlflow.db or http://
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
-class TrackingError(RuntimeError):
+class TrackingError(UserError, RuntimeError):
     """The tracking store cannot be used; the message says why and what to do."""
 
 

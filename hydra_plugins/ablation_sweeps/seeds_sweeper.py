@@ -16,7 +16,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -47,6 +46,7 @@ class SeedsAutoSweeper(Sweeper):
         self.cells: dict[tuple[str, int], Any] = {}  # (cell, seed) -> ablation.cell.cell.Cell
         self._client = None
         self._exp_id: str | None = None
+        self._builder = None  # ablation.sweep.grid.CellBuilder, made by _grid
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -123,24 +123,18 @@ class SeedsAutoSweeper(Sweeper):
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
         from ablation.errors import ConfigError
+        from ablation.sweep.grid import CellBuilder
 
-        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(grid), None)
+        # one builder for every round: Hydra composes once per choice of config groups
+        self._builder = CellBuilder(self.config, self.hydra_context.config_loader)
+        (jobs,) = BasicSweeper.split_arguments(self._builder.learn(grid), None)
         if not jobs:
             raise ConfigError("the sweep is empty: a sweep list has no values (e.g. 'init=')")
         return {" ".join(job): list(job) for job in jobs}
 
     def _cell(self, overrides: list[str], seed: int):
-        """Compose and validate one job exactly as the launcher will."""
-        from ablation.cell.cell import Cell
-        from ablation.errors import ConfigError
-
-        job = [*overrides, f"seed={seed}"]
-        composed = self.hydra_context.config_loader.load_sweep_config(self.config, job)
-        try:
-            return Cell.from_config(composed, job)
-        except ConfigError as err:
-            raise ConfigError(f"{err}\n  in the cell: {' '.join(job)}") from None
+        """One job, composed and validated exactly as the launcher will run it."""
+        return self._builder.cell([*overrides, f"seed={seed}"])
 
     def _reference(self):
         if not self.settings.reference:
@@ -155,7 +149,9 @@ class SeedsAutoSweeper(Sweeper):
 
         if self._client is None:
             first = next(iter(self.cells.values())).config
-            uri = tracking.resolve_uri(first.tracking.uri)
+            # the store the sweep callback resolved (the jobs' own), else as it would
+            uri = _env_value(self.config, tracking.schema.SWEEP_URI_ENV)
+            uri = uri or tracking.resolve_uri(first.tracking.uri)
             self._client = tracking.client_for(uri)
             self._exp_id = tracking.ensure_experiment(self._client, uri, first.experiment_name)
         return self._client, self._exp_id
@@ -222,9 +218,11 @@ class SeedsAutoSweeper(Sweeper):
                 client,
                 parent,
                 {
-                    "ablation.seeds_auto.rounds": rounds,
-                    "ablation.seeds_auto.decided": sum(p.decided for p in plans.values()),
-                    "ablation.seeds_auto.undecided": sum(not p.decided for p in plans.values()),
+                    tracking.schema.TAG_SEEDS_AUTO_ROUNDS: rounds,
+                    tracking.schema.TAG_SEEDS_AUTO_DECIDED: sum(p.decided for p in plans.values()),
+                    tracking.schema.TAG_SEEDS_AUTO_UNDECIDED: sum(
+                        not p.decided for p in plans.values()
+                    ),
                 },
             )
 

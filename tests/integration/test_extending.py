@@ -180,3 +180,28 @@ def test_a_plugin_that_cannot_be_imported_is_one_line(workdir):
     assert result.returncode == 2
     assert "plugins: cannot import 'no_such_pkg_xyz'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_registered_optimisers_and_sources_facts_reach_the_schema_and_the_budget():
+    """docs/extending.md: ``full_batch`` on the optimiser, ``train_size`` on the source;
+    nothing else to edit (the report's budget reads them from the registries)."""
+    from ablation.config.schema import is_full_batch
+    from ablation.data import DATASETS, DatasetSpec, register
+    from ablation.nn import OPTIMIZERS
+    from ablation.nn.optim import GD
+    from ablation.report.budget import updates_per_epoch
+
+    class ToyGD(GD):
+        name = "toygd"
+
+    spec = DatasetSpec("toyrows", "rows only", False, lambda path, cache: None, train_size=640)
+    OPTIMIZERS["toygd"] = ToyGD
+    register(spec)
+    try:
+        assert ToyGD.full_batch and is_full_batch("toygd")
+        full = {"optim.name": "toygd", "optim.batch_size": 64, "data.name": "toyrows"}
+        assert updates_per_epoch(full) == 1
+        assert updates_per_epoch({**full, "optim.name": "sgd"}) == 10  # 640 rows / 64
+    finally:
+        OPTIMIZERS.pop("toygd")
+        DATASETS.pop("toyrows")

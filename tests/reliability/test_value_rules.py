@@ -15,8 +15,9 @@ from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from ablation import tracking
+from ablation.config.compose import to_config
 from ablation.config.rules import MAX_SEED, MIN_TRAIN_ROWS, RULES, Bound, check
-from ablation.config.schema import ConfigError, package_dir, register_configs, to_config
+from ablation.config.schema import ConfigError, package_dir, register_configs
 from tests.conftest import store_uri
 from tests.reliability.store_checks import assert_unchanged, seed_store
 from tests.reliability.support import TEST_ENV

@@ -6,13 +6,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from ablation.config.compose import to_config
 from ablation.config.schema import (
     ConfigError,
     cell_hash,
     config_hash,
     package_dir,
     register_configs,
-    to_config,
 )
 from ablation.nn import ACTIVATIONS, INITS, OPTIMIZERS
 
