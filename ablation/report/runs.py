@@ -81,7 +81,8 @@ def fetch_runs(
 
     Columns: run_id, parent_id, status, start_time, config_hash, cell_hash, cell_label,
     failure, seed, params (dict of MLflow's strings), config (dict: the typed config from
-    :func:`ablation.tracking.run_config`), plus one float column per entry of ``FINAL_METRICS``
+    :func:`ablation.tracking.run_config`), metrics (dict: every final metric as logged), plus
+    one float column per entry of ``FINAL_METRICS``
     (NaN when not logged; accuracies, recalls and precisions in percent).
     Raises ``ReportError`` when there are no child runs.
     """
@@ -118,9 +119,11 @@ def fetch_runs(
             "failure": tags.get(tracking.TAG_FAILURE, ""),
             "git_commit": tags.get(tracking.TAG_GIT_COMMIT, ""),
             "data_checksum": tags.get(tracking.TAG_DATA_CHECKSUM, ""),
+            "seed_reason": tags.get(tracking.TAG_SEED_REASON, ""),
             "seed": config.get("seed") if isinstance(config.get("seed"), int) else None,
             "params": dict(params),
             "config": config,
+            "metrics": {k: float(v) for k, v in metrics.items()},  # final values, as logged
         }
         for col, key in FINAL_METRICS.items():
             value = float(metrics[key]) if key in metrics else float("nan")

@@ -317,10 +317,12 @@ def test_missing_and_failed_cells_are_shown(report):
 
 def test_effects_find_planted_effects(report):
     _, md, _ = report
-    effects = _section(md, "Effects (ANOVA on final test accuracy)")
-    assert "reg = l2 raises test accuracy by" in effects
-    assert "data = 60k raises test accuracy by" in effects
-    assert "partial η²" in effects
+    effects = _section(md, "Effects (model of the design, final test accuracy)")
+    assert "- reg=l2 raises test accuracy by" in effects
+    assert "- data=60k raises test accuracy by" in effects
+    assert "- init=kaiming raises test accuracy by" in effects
+    assert "lowers" not in effects  # every planted effect raises
+    assert "*Wald F-test of each term of the model" in effects
 
 
 def test_per_class_names_hardest_digits(report):
