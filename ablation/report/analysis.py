@@ -95,14 +95,16 @@ def _sensitivity(d, model, table, metric, declared, sort_key, flagged) -> str:
     return head + ", the two fits disagree: " + "; ".join(differ) + "."
 
 
-def declared_contrasts(runs: pd.DataFrame, client=None, given: str | None = None) -> list[str]:
-    """The study's confirmatory contrasts: ``given`` (``--contrasts``, ';'-separated) or
-    ``report.contrasts`` in the runs' config, else in their sweep (parent) run's params."""
+def declared_contrasts(
+    runs: pd.DataFrame, client=None, given: str | None = None, study: dict | None = None
+) -> list[str]:
+    """The study's confirmatory contrasts: ``given`` (``--contrasts``, ';'-separated), else
+    ``report.contrasts`` of the study's config (``study``: ``runs.study_settings``), else of
+    its sweep (parent) run's params."""
     if given:
         return _split(given)
-    for config in runs.get("config", []):
-        if isinstance(config, dict) and config.get("report.contrasts"):
-            return _split(config["report.contrasts"])
+    if study and study.get("report.contrasts"):
+        return _split(study["report.contrasts"])
     if client is not None and "parent_id" in runs:
         for pid in dict.fromkeys(p for p in runs["parent_id"] if p):
             try:

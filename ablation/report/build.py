@@ -5,6 +5,7 @@ in ``SECTIONS`` order), the files (``tables``) and the safe install (``install``
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,9 @@ def _build(
     raw = store.fetch_runs(client, exp, parent=parent, filter_string=filter_string)
     task = user_task(raw)
     runs, factors = add_factors(store.latest_per_config(raw))
-    metrics = choose(runs, metric, goal)
+    with tempfile.TemporaryDirectory(prefix="ablation-report-") as tmp:
+        study = store.study_settings(client, runs, Path(tmp))
+    metrics = choose(runs, metric, goal, study)
     vary = varying(runs, factors)
     extra = {m.column: m.bounds for m in metrics}
     cells = _cell_labels(summarize_cells(runs, vary, extra), vary, task)
@@ -143,7 +146,7 @@ def _build(
         comp = None  # the study ran none of the paper's cells: no paper rows at all
     hist = _histories(client if (make_figures or comp is not None) else None, fin)
     flagged = failed_seeds(fin)
-    declared = declared_contrasts(runs, client, contrasts)
+    declared = declared_contrasts(runs, client, contrasts, study)
     ctx = Context(
         experiment=experiment,
         uri=uri,

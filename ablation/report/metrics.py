@@ -96,16 +96,21 @@ def _by_name(name: str) -> str:
     return "min" if name.lower().endswith(NON_NEGATIVE_ENDINGS) else "max"
 
 
-def choose(runs: pd.DataFrame, metric: str | None = None, goal: str | None = None) -> list[Metric]:
+def choose(
+    runs: pd.DataFrame,
+    metric: str | None = None,
+    goal: str | None = None,
+    study: dict | None = None,
+) -> list[Metric]:
     """The compared metrics: ``metric`` (comma-separated) or the study's ``task.metric``.
     Goals: ``goal`` (one for all, or one per metric); else the study's ``task.goal`` for
     the study's metric (max when unset) and, for any other metric, min for losses, errors
-    and times, max otherwise. Adds one column per
+    and times, max otherwise (``study``: ``runs.study_settings``). Adds one column per
     metric to ``runs`` in place (percent for accuracies). ``ReportError`` for a metric no
     run has, naming the ones they have."""
-    names = [m.strip() for m in (metric or "").split(",") if m.strip()]
-    if not names:
-        names = [_study_setting(runs, "task.metric") or DEFAULT_METRIC]
+    study = study or {}
+    study_metric = str(study.get("task.metric") or DEFAULT_METRIC)
+    names = [m.strip() for m in (metric or "").split(",") if m.strip()] or [study_metric]
     goals = [g.strip().lower() for g in (goal or "").split(",") if g.strip()]
     for g in goals:
         if g not in GOALS:
@@ -114,8 +119,7 @@ def choose(runs: pd.DataFrame, metric: str | None = None, goal: str | None = Non
         raise ReportError(
             f"--goal gives {len(goals)} goals for {len(names)} metrics; give one or one per metric"
         )
-    study_metric = _study_setting(runs, "task.metric") or DEFAULT_METRIC
-    study_goal = (_study_setting(runs, "task.goal") or "max").strip().lower()
+    study_goal = str(study.get("task.goal") or "max").strip().lower()
     study_goal = study_goal if study_goal in GOALS else "max"
 
     def goal_of(i: int, name: str) -> str:

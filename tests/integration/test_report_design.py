@@ -14,6 +14,7 @@ import textwrap
 
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
 from tests.conftest import cli, store_uri
 
@@ -247,6 +248,22 @@ def test_goal_min_metric_and_its_opposite_name_opposite_winners(tmp_path_factory
     assert "## Effects (model of the design, final test accuracy)" in md3
     assert "## Effects (model of the design, test/err)" in md3
     assert (folder / "reports" / "goal" / "effects_test_err.csv").exists()
+
+    # declared contrasts: on the command line, or report.contrasts on the sweep's run
+    declared = _report(folder, "goal", "--contrasts", "task.m: 1 vs 0")
+    assert declared.returncode == 0, declared.stderr[-3000:]
+    row = pd.read_csv(folder / "reports" / "goal" / "effects.csv").iloc[0]
+    assert row["family"] == "confirmatory" and row["factor"] == "task.m"
+    client = MlflowClient(store_uri(folder))
+    exp = client.get_experiment_by_name("goal")
+    (parent,) = client.search_runs([exp.experiment_id], "tags.`ablation.role` = 'sweep'")
+    client.log_param(parent.info.run_id, "report.contrasts", '["task.m: 1 vs 0"]')
+    again = _report(folder, "goal")
+    assert again.returncode == 0, again.stderr[-3000:]
+    row2 = pd.read_csv(folder / "reports" / "goal" / "effects.csv").iloc[0]
+    assert row2["family"] == "confirmatory" and row2["p_holm"] == pytest.approx(row["p_holm"])
+    typo = _report(folder, "goal", "--contrasts", "task.m: 2 vs 0")
+    assert typo.returncode == 2 and "task.m has no level '2'; levels: 0, 1" in typo.stderr
 
     bad = _report(folder, "goal", "--metric", "test/f1")
     assert bad.returncode == 2

@@ -32,11 +32,11 @@ def sentence(r, m) -> str:
     if r["p_holm"] == r["p_holm"] and r["p_holm"] < ALPHA:
         est, lo, hi = r["estimate"], r["lo"], r["hi"]
         win, lose = (b, a) if (est > 0) == (m.goal == "max") else (a, b)
-        if win == a:
+        if est < 0:  # the size of the difference, with its interval
             est, lo, hi = -est, -hi, -lo
         return (
-            f"{f}={win} beats {f}={lose}{where} by {m.points(abs(est))} "
-            f"[{m.fmt(min(lo, hi), True)}, {m.fmt(max(lo, hi), True)}] in {m.key} "
+            f"{f}={win} beats {f}={lose}{where} by {m.points(est)} "
+            f"[{m.fmt(lo)}, {m.fmt(hi)}] in {m.key} "
             f"({'higher' if m.goal == 'max' else 'lower'} is better), {stats}{step_down(r)}."
         )
     return (
