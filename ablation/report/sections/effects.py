@@ -66,7 +66,8 @@ def _emms(doc: Document, fx) -> None:
             shown,
             "Estimated marginal means of the model: each level's mean over a balanced grid of "
             "the other factors' observed levels (every cell weighted equally, whatever its "
-            "seeds; cells not run are predicted by the model), with a per-mean 95% t-interval; "
+            "seeds; cells that were never run are predicted by the model), with a per-mean "
+            "95% t-interval; "
             "'within' rows are the interaction's simple means.",
         ),
     )

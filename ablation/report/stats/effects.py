@@ -87,6 +87,7 @@ class EffectModel:
     notes: list[str] = field(default_factory=list)
     #: interaction terms the cells run cannot identify (the model assumes them away)
     unidentified: list[tuple] = field(default_factory=list)
+    _grid_x: tuple | None = field(default=None, repr=False)
 
     @property
     def testable(self) -> bool:
@@ -110,11 +111,14 @@ class EffectModel:
 
     def weights(self, selector: dict) -> np.ndarray:
         """L: the mean model row over the grid's cells that match ``selector``."""
-        grid = self.grid
+        if self._grid_x is None:
+            grid = self.grid
+            self._grid_x = (grid, design(grid, self.levels, self.terms))
+        grid, x = self._grid_x
         mask = np.ones(len(grid), dtype=bool)
         for f, lv in selector.items():
             mask &= grid[f].to_numpy() == lv
-        return design(grid[mask], self.levels, self.terms).mean(axis=0)
+        return x[mask].mean(axis=0)
 
     def estimate(self, weights: np.ndarray) -> tuple[float, float, float]:
         """(estimate, standard error, two-sided p of estimate = 0) of ``weights @ beta``."""

@@ -29,7 +29,7 @@ from ablation.report.stats.effects import EffectModel, all_contrasts, contrast
 
 ALPHA = 0.05
 MIN_SEEDS_P_BETTER = 5  # per side: fewer and P(better) is not shown
-BOOTSTRAP = 2000
+BOOTSTRAP = 1000
 CONFIRMATORY, EXPLORATORY = "confirmatory", "exploratory"
 
 FAMILY_SENTENCE = (
@@ -110,8 +110,10 @@ def _simultaneous(rows: list[dict], df: int) -> None:
 
 def _pi(b: np.ndarray, a: np.ndarray) -> np.ndarray:
     """P(B > A) + ½ P(B = A) over all pairs, along the last two axes."""
-    diff = b[..., :, None] - a[..., None, :]
-    return (diff > 0).mean(axis=(-2, -1)) + 0.5 * (diff == 0).mean(axis=(-2, -1))
+    bb, aa = b[..., :, None], a[..., None, :]
+    return ((bb > aa).sum(axis=(-2, -1)) + 0.5 * (bb == aa).sum(axis=(-2, -1))) / (
+        b.shape[-1] * a.shape[-1]
+    )
 
 
 def p_better(model: EffectModel, row: dict, goal: str, rng=None) -> tuple[float, float, float]:
