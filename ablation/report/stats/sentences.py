@@ -67,7 +67,7 @@ def effect_sentence(r, metric, assumed: str = "") -> str:
     return (
         f"{f}={b} vs {f}={a}{_where(r)}: {metric.points(est, True)}{_interval(metric, r)}, not "
         f"resolved ({stat}{assumed}); effects below {metric.fmt(r['lo'], True)} or above "
-        f"{metric.fmt(r['hi'], True)} are ruled out, smaller ones are not."
+        f"{metric.fmt(r['hi'], True)} are ruled out, those in between (0 included) are not."
     )
 
 
