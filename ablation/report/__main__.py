@@ -41,6 +41,25 @@ def _parser() -> argparse.ArgumentParser:
         help='cell label for ROC/PR curves, e.g. "init=kaiming reg=l2 data=60k" '
         "(default: the best cell)",
     )
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="metric(s) to compare cells by, comma-separated, e.g. test/acc,time/fit_s "
+        "(default: the study's task.metric, else test/acc)",
+    )
+    p.add_argument(
+        "--goal",
+        default=None,
+        help="max (higher is better) or min, one for all metrics or one per metric "
+        "(default: the study's task.goal, else max; losses, errors and times: min)",
+    )
+    p.add_argument(
+        "--contrasts",
+        default=None,
+        help="the study's confirmatory contrasts, ';'-separated, e.g. "
+        '"init: kaiming vs random; reg: l2 vs none within init=random" '
+        "(default: report.contrasts of the study)",
+    )
     p.add_argument("--no-figures", action="store_true", help="tables and statistics only")
     return p
 
@@ -107,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             reference=reference,
             roc_cell=args.roc_cell,
             make_figures=not args.no_figures,
+            metric=args.metric,
+            goal=args.goal,
+            contrasts=args.contrasts,
         )
     except ReportWriteError as exc:  # disk full, file-size limit: the old report is intact
         print(f"error: {_printable(str(exc))}", file=sys.stderr)

@@ -20,7 +20,7 @@ import pandas as pd
 from ablation.config import keys
 from ablation.config.schema import PROTOCOL_PARAMS
 from ablation.data import data_label
-from ablation.report.stats import t_ci
+from ablation.report.stats import interval
 
 CANONICAL = {"init": "init.name", "reg": "reg.name"}
 NOT_FACTORS = keys.NOT_OWN_FACTORS  # their factor (init, reg, data) or the seed stands for them
@@ -28,6 +28,9 @@ NOT_FACTOR_PREFIXES = ("tracking.", "hydra.", "experiment_name", "launcher", "pa
 PRIORITY = list(PROTOCOL_PARAMS)  # the order a report lists factors in
 PREFERRED_FIRST = ["none", "random", "gd"]
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
+#: the range each summarised column's interval is clipped to
+BOUNDS = {"train_acc": (0.0, 100.0), "test_acc": (0.0, 100.0)}
+LOSS_BOUNDS = (0.0, float("inf"))
 
 
 def _number(text: str) -> float | None:
@@ -128,14 +131,19 @@ def _reasons(rows: pd.DataFrame) -> str:
     return "; ".join(dict.fromkeys(reasons))
 
 
-def summarize_cells(runs: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+def summarize_cells(
+    runs: pd.DataFrame, factors: list[str], extra: dict[str, tuple] | None = None
+) -> pd.DataFrame:
     """One row per cell of the full factorial of the observed levels of ``factors``.
 
     Columns: the factors, ``cell`` (label), ``status`` (ok | partial | FAILED | missing |
     RUNNING | KILLED), ``status_text`` (e.g. ``FAILED (nan loss)``), ``n_seeds`` (finished
     runs), ``n_failed``, ``seeds``, ``<metric>_mean/_lo/_hi`` for train/test accuracy (%) and
-    loss, ``fit_s_mean``, ``run_ids`` (finished runs, ordered by seed).
+    loss, ``fit_s_mean``, ``run_ids`` (finished runs, ordered by seed). ``extra`` adds
+    columns the same way: column -> (lo, hi) bounds. Intervals are the report's: 95% t,
+    clipped to the bounds, NaN below 3 seeds (``stats.interval``).
     """
+    bounds = {m: BOUNDS.get(m, LOSS_BOUNDS) for m in METRICS} | dict(extra or {})
     levels = [sorted_levels(f, runs[f].unique()) for f in factors]
     groups = {k if isinstance(k, tuple) else (k,): g for k, g in runs.groupby(factors, sort=False)}
     rows = []
@@ -168,15 +176,16 @@ def summarize_cells(runs: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
         row.update(status=status, status_text=text, n_seeds=len(fin), n_failed=len(bad))
         row["seeds"] = ",".join(str(s) for s in fin["seed"] if s is not None and s == s)
         row["run_ids"] = list(fin["run_id"])
-        for m in METRICS:
-            mean, lo, hi, _ = t_ci(fin[m]) if len(fin) else (np.nan, np.nan, np.nan, 0)
+        for m, (lo_b, hi_b) in bounds.items():
+            iv = interval(fin[m], lo_b, hi_b) if len(fin) and m in fin else None
+            mean, lo, hi = (iv.centre, iv.lo, iv.hi) if iv else (np.nan, np.nan, np.nan)
             row.update({f"{m}_mean": mean, f"{m}_lo": lo, f"{m}_hi": hi})
         row["fit_s_mean"] = float(fin["fit_s"].mean()) if len(fin) else np.nan
         val = fin["val_acc"] if "val_acc" in fin else pd.Series(dtype=float)
         row["val_acc_mean"] = float(val.mean()) if val.notna().any() else np.nan
         rows.append(row)
     table = pd.DataFrame(rows)
-    for m in METRICS:
+    for m in bounds:
         for suffix in ("_mean", "_lo", "_hi"):
             if f"{m}{suffix}" not in table:
                 table[f"{m}{suffix}"] = np.nan

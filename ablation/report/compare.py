@@ -50,7 +50,7 @@ def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.Dat
             row.update({f"ours_{side}": math.nan, f"ours_{side}_lo": math.nan})
             row.update({f"ours_{side}_hi": math.nan, f"ours_{side}_median": math.nan})
             row[f"ours_{side}_values"] = ()
-        row.update(delta_test=math.nan, failed_to_train="")
+        row.update(delta_test=math.nan, failed_to_train="", auto_seeds=0)
         if fin.empty:
             failed = matched[matched["status"].isin(["FAILED", "KILLED"])]
             if len(failed):
@@ -81,6 +81,8 @@ def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.Dat
         row["n"] = len(test)
         row["delta_test"] = row["ours_test"] - ref.test_acc
         row["verdict"] = paper_verdict(test["test_acc"], ref.test_acc)
+        if "seed_reason" in test:  # seeds=auto added these after looking at the first ones
+            row["auto_seeds"] = int((test["seed_reason"].fillna("") != "").sum())
         flags = failed_to_train(test["test_acc"])
         if flags.any():
             bad = test[flags]

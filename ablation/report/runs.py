@@ -81,7 +81,8 @@ def fetch_runs(
 
     Columns: run_id, parent_id, status, start_time, config_hash, cell_hash, cell_label,
     failure, seed, params (dict of MLflow's strings), config (dict: the typed config from
-    :func:`ablation.tracking.run_config`), plus one float column per entry of ``FINAL_METRICS``
+    :func:`ablation.tracking.run_config`), metrics (dict: every final metric as logged), plus
+    one float column per entry of ``FINAL_METRICS``
     (NaN when not logged; accuracies, recalls and precisions in percent).
     Raises ``ReportError`` when there are no child runs.
     """
@@ -118,9 +119,11 @@ def fetch_runs(
             "failure": tags.get(tracking.TAG_FAILURE, ""),
             "git_commit": tags.get(tracking.TAG_GIT_COMMIT, ""),
             "data_checksum": tags.get(tracking.TAG_DATA_CHECKSUM, ""),
+            "seed_reason": tags.get(tracking.TAG_SEED_REASON, ""),
             "seed": config.get("seed") if isinstance(config.get("seed"), int) else None,
             "params": dict(params),
             "config": config,
+            "metrics": {k: float(v) for k, v in metrics.items()},  # final values, as logged
         }
         for col, key in FINAL_METRICS.items():
             value = float(metrics[key]) if key in metrics else float("nan")
@@ -195,3 +198,38 @@ def download_artifact(client, run_id: str, path: str, dst: Path) -> Path | None:
             return Path(client.download_artifacts(run_id, path, str(dst)))
     except Exception:  # a missing artifact is reported, not fatal
         return None
+
+
+#: settings a study's config holds for the report (not logged as params: they do not
+#: change what a run computes)
+STUDY_KEYS = ("task.metric", "task.goal", "report.contrasts")
+
+
+def study_settings(client, runs: pd.DataFrame, tmp: Path) -> dict:
+    """``task.metric``, ``task.goal`` and ``report.contrasts`` of the study, from the runs'
+    config when logged there, else from the newest finished run's ``config.yaml``."""
+    import yaml
+
+    out = {}
+    for key in STUDY_KEYS:
+        values = [c[key] for c in runs["config"] if isinstance(c, dict) and c.get(key)]
+        if values:
+            out[key] = values[-1]
+    if len(out) == len(STUDY_KEYS) or client is None:
+        return out
+    done = runs[runs["status"] == "FINISHED"].sort_values("start_time")
+    for run_id in list(done["run_id"])[::-1][:1]:
+        path = download_artifact(client, run_id, "config.yaml", tmp / run_id)
+        try:
+            loaded = yaml.safe_load(path.read_text("utf-8")) if path else None
+        except (OSError, yaml.YAMLError):
+            loaded = None
+        if not isinstance(loaded, dict):
+            continue
+        for key in STUDY_KEYS:
+            node = loaded
+            for part in key.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None and key not in out:
+                out[key] = node
+    return out

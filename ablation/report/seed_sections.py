@@ -1,23 +1,18 @@
-"""Report parts that look at seeds one by one: seeds that failed to train, contrasts between
-factor levels, and where the spread over seeds comes from (data subset vs. initialisation).
+"""Report parts that look at seeds one by one: seeds that failed to train and where the
+spread over seeds comes from (data subset vs. initialisation).
 
-Called from ``sections`` (grid, effects, failures); everything statistical lives in
+Called from ``sections`` (grid, contrasts, failures); everything statistical lives in
 ``ablation.report.stats``.
 """
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from ablation.report.render import Bullets, Document, Heading, Para, Table
+from ablation.report.render import Document, Heading, Para, Table
 from ablation.report.stats import (
-    CONTRAST_RULE,
     FAILED_TO_TRAIN_RULE,
     VARIANCE_SENTENCE,
-    contrast_sentence,
-    contrasts,
     failed_to_train,
     variance_components,
 )
@@ -75,48 +70,6 @@ def failed_to_train_table(doc: Document, ctx) -> None:
             "with and without them, the paper comparison and the contrasts keep them.",
         )
     )
-
-
-def _num(v: float, digits: int) -> str:
-    return "—" if v is None or math.isnan(v) else f"{v:.{digits}f}"
-
-
-def _p(v: float) -> str:
-    return "< 0.001" if v < 0.001 else f"{v:.3f}"
-
-
-def contrast_section(doc: Document, ctx) -> pd.DataFrame:
-    """Every contrast between two levels of a factor, within each setting of the others."""
-    doc.add(Heading("Contrasts between factor levels"))
-    fin = ctx.fin
-    vary = [f for f in ctx.vary if not fin.empty and fin[f].nunique() > 1]
-    table = contrasts(fin, "test_acc", vary, sort_key=ctx.sort_key) if vary else pd.DataFrame()
-    if table.empty:
-        doc.add(
-            Para(
-                "No contrast: a contrast needs at least 3 finished seeds at both levels within "
-                "the same setting of the other factors."
-            )
-        )
-        return table
-    shown = pd.DataFrame(
-        {
-            "factor": table["factor"],
-            "B vs A": [f"{b} vs {a}" for a, b in zip(table["a"], table["b"], strict=True)],
-            "at": table["at"].map(lambda s: s or "—"),
-            "n (A, B)": [f"{a}, {b}" for a, b in zip(table["n_a"], table["n_b"], strict=True)],
-            "B − A (points) [95%]": [
-                f"{d:+.2f} [{lo:+.2f}, {hi:+.2f}]"
-                for d, lo, hi in zip(table["diff"], table["lo"], table["hi"], strict=True)
-            ],
-            "P(B better)": table["p_better"].map(lambda v: _num(v, 2)),
-            "p (Welch)": table["p"].map(_p),
-            "Holm p": table["p_holm"].map(_p),
-        }
-    )
-    doc.add(Table(shown, CONTRAST_RULE))
-    doc.add(Bullets([contrast_sentence(r) for _, r in table.iterrows()]))
-    return table
 
 
 def variance_section(doc: Document, ctx) -> None:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
@@ -317,10 +318,12 @@ def test_missing_and_failed_cells_are_shown(report):
 
 def test_effects_find_planted_effects(report):
     _, md, _ = report
-    effects = _section(md, "Effects (ANOVA on final test accuracy)")
-    assert "reg = l2 raises test accuracy by" in effects
-    assert "data = 60k raises test accuracy by" in effects
-    assert "partial η²" in effects
+    effects = _section(md, "Effects (model of the design, final test accuracy)")
+    assert "- reg=l2 raises test accuracy by" in effects
+    assert "- data=60k raises test accuracy by" in effects
+    assert "- init=kaiming raises test accuracy by" in effects
+    assert "lowers" not in effects  # every planted effect raises
+    assert "*Wald F-test of each term of the model" in effects
 
 
 def test_per_class_names_hardest_digits(report):
@@ -536,7 +539,9 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
 
 
 @pytest.mark.slow
-def test_200_run_store_renders_quickly(tmp_path):
+def test_200_run_store_renders_every_run(tmp_path):
+    # its speed (< 20 s) is a target in benchmarks/bench_sweep.py, not a timed test: under a
+    # loaded CI machine a wall-clock limit here fails for reasons that are not the code
     root = tmp_path / "big"
     uri = make_store(root, seeds=tuple(range(33)))  # 6 cells x 33 seeds + 2 failed = 200
     n = len(
@@ -546,6 +551,6 @@ def test_200_run_store_renders_quickly(tmp_path):
         )
     )
     assert n == 201  # + the parent run
-    t0 = time.perf_counter()
     result = build("paper_table3", tracking_uri=uri, out_dir=tmp_path / "out")
-    assert time.perf_counter() - t0 < 20, result.seconds
+    runs = pd.read_csv(result.summary_csv.parent / "runs.csv")
+    assert len(runs) == 200 and (runs["status"] == "FINISHED").sum() == 198, runs["status"]

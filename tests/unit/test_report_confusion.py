@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ablation.report.build import _read_confusion
+from ablation.report.sections.figures import read_confusion
 from ablation.run.job import confusion_matrix
 
 
@@ -26,6 +26,6 @@ def test_confusion_csv_round_trip_with_and_without_label_column(tmp_path):
     bare = tmp_path / "bare.csv"  # the format of runs logged before the label column
     np.savetxt(bare, counts, fmt="%d", delimiter=",", header=header, comments="")
     for path in (labelled, bare):
-        assert np.array_equal(_read_confusion(path), counts)
+        assert np.array_equal(read_confusion(path), counts)
     (tmp_path / "bad.csv").write_text("not,a,matrix\n1,2\n")
-    assert _read_confusion(tmp_path / "bad.csv") is None
+    assert read_confusion(tmp_path / "bad.csv") is None

@@ -61,8 +61,14 @@ class Metric:
         return values.idxmax() if self.goal == "max" else values.idxmin()
 
     def column(self, frame: pd.DataFrame) -> str:
-        """The frame's column for this metric: ``test/acc`` itself or ``test_acc``."""
-        for name in (self.key, self.key.replace("/", "_"), self.key.split("/")[-1]):
+        """The frame's column for this metric: ``test/acc`` itself, the report's ``m:test/err``
+        or ``test_acc``."""
+        for name in (
+            self.key,
+            "m:" + self.key,
+            self.key.replace("/", "_"),
+            self.key.split("/")[-1],
+        ):
             if name in frame.columns:
                 return name
         raise KeyError(f"no column for metric {self.key!r} (columns: {', '.join(frame.columns)})")

@@ -6,10 +6,13 @@
 - ``verdicts``: paper verdicts with a precision rule and ``decide`` for ``seeds=auto``;
 - ``contrasts``: per-factor contrasts with P(better) and Holm-corrected p-values;
 - ``variance``: data-subset vs. init variance shares;
-- ``anova``: the type-II ANOVA overview and its sentences.
+- ``anova``: a type-II ANOVA table (classical errors);
+- ``effects``: the model of the design, its marginal means and contrasts (what the report's
+  sentences come from), ``families``: declared vs exploratory contrasts, Holm, P(better),
+  ``sentences``: the overview in words.
 """
 
-from ablation.report.stats.anova import AnovaResult, anova, effect_sentences, format_p
+from ablation.report.stats.anova import AnovaResult, anova, format_p
 from ablation.report.stats.contrasts import (
     CONTRAST_RULE,
     contrast,
@@ -55,7 +58,6 @@ __all__ = [
     "contrast_sentence",
     "contrasts",
     "decide",
-    "effect_sentences",
     "failed_to_train",
     "format_interval",
     "format_p",

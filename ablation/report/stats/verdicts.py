@@ -14,13 +14,16 @@ from scipy import stats as sps
 
 from ablation.report.stats.intervals import LEVEL, MIN_SEEDS, finite, interval
 
-MAX_HALF_WIDTH = 2.0  # points: the widest 95% interval that can say "within" / "same"
+MAX_HALF_WIDTH = 2.0  # points: the widest 95% interval that can say "same" (seeds=auto)
+MARGIN = 2.0  # points: the equivalence margin of "within"
+ALPHA = 0.05
 
 VERDICT_RULE = (
-    "Verdict (needs at least 3 seeds): within = the paper's test accuracy lies inside our 95% "
-    "interval and that interval is at most ±2 points wide; above / below = our whole interval "
-    "is above / below the paper's value; anything else is inconclusive (n = seeds, ± = "
-    "half-width of our interval)."
+    "Verdict (needs at least 3 seeds): within = an equivalence test (TOST, two one-sided "
+    "t-tests at 5%) shows our mean is within ±2 points of the paper's test accuracy; above / "
+    "below = our whole 95% interval is above / below the paper's value; consistent with = "
+    "the interval holds the paper's value but is too wide to show equivalence (n = seeds, ± = "
+    "half-width of our interval); inconclusive = fewer than 3 seeds."
 )
 
 
@@ -39,10 +42,27 @@ def verdict(paper: float, mean: float, lo: float, hi: float) -> str:
     return "above" if lo > paper else "below"
 
 
+def tost_p(values, reference: float, margin: float = MARGIN) -> float:
+    """p of the two one-sided t-tests that the mean of ``values`` lies within
+    ``reference ± margin`` (the larger of the two one-sided p-values)."""
+    x = finite(values)
+    if x.size < 2:
+        return math.nan
+    se = float(x.std(ddof=1) / math.sqrt(x.size))
+    diff = float(x.mean()) - reference
+    if se == 0:
+        return 0.0 if abs(diff) < margin else 1.0
+    df = x.size - 1
+    p_low = sps.t.sf((diff + margin) / se, df)  # H0: diff <= -margin
+    p_high = sps.t.cdf((diff - margin) / se, df)  # H0: diff >= +margin
+    return float(max(p_low, p_high))
+
+
 def paper_verdict(
-    values, paper: float, max_half_width: float = MAX_HALF_WIDTH, min_n: int = MIN_SEEDS
+    values, paper: float, max_half_width: float = MARGIN, min_n: int = MIN_SEEDS
 ) -> str:
-    """'within' | 'above' | 'below' | 'inconclusive (n=.., ±..)' | 'not run' (VERDICT_RULE).
+    """'within' | 'above' | 'below' | 'consistent with (n=.., ±..)' | 'inconclusive (...)' |
+    'not run' (VERDICT_RULE); ``max_half_width`` is the equivalence margin of "within".
 
     ``values`` are the cell's seeds (test accuracy, %). With fewer than ``min_n`` seeds the
     verdict is always inconclusive, however the values fall.
@@ -58,9 +78,9 @@ def paper_verdict(
         return "above"
     if iv.hi < paper:
         return "below"
-    if iv.half_width <= max_half_width:
+    if tost_p(x, paper, max_half_width) < ALPHA:
         return "within"
-    return f"inconclusive (n={x.size}, ±{iv.half_width:.2f})"
+    return f"consistent with (n={x.size}, ±{iv.half_width:.2f})"
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,8 @@ def decide(
     if reference is not None:
         v = paper_verdict(x, reference, max_half_width, min_n)
         hw = interval(x, min_n=min_n).half_width if n >= min_n else math.inf
+        # for seeds=auto an interval too wide to decide is still open, whatever it holds
+        v = v.replace("consistent with (", "inconclusive (")
         decided = not v.startswith(("inconclusive", "not run"))
         return Decision(decided, v, n, hw, f"vs reference {reference:g}: {v}")
     if other is not None:

@@ -1,0 +1,79 @@
+"""Paper vs. reproduction: the paper's rows beside our cells, with a verdict each."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ablation.report import figures as figs
+from ablation.report.render import Bullets, Document, Heading, Table
+from ablation.report.sections.common import Context, fmt_ci, image, num
+from ablation.report.stats import INTERVAL_SENTENCE, VERDICT_RULE
+
+AUTO_NOTE = (
+    "Cells marked 'seeds=auto' got seeds added after their first results were looked at "
+    "(tag ablation.seed_reason), so their interval is not a fixed-sample one."
+)
+
+
+def _ours(r, side: str) -> str:
+    """Our mean [interval] in a comparison row, or the seeds' values below 3 seeds."""
+    o = f"ours_{side}"
+    text = fmt_ci(r[o], r[f"{o}_lo"], r[f"{o}_hi"], 2, r[f"{o}_values"])
+    if side == "test" and r.get("auto_seeds", 0):
+        text += f" (seeds=auto added {r['auto_seeds']})"
+    return text
+
+
+def section(doc: Document, ctx: Context) -> None:
+    """Paper rows beside our cells; rows this study did not run are named in one line.
+
+    A study that runs none of the paper's cells (e.g. an optimiser or protocol study)
+    gets no section at all, not a table of empty rows.
+    """
+    if ctx.comp is None:
+        return
+    ran = ctx.comp["verdict"] != "not run"
+    if not ran.any():
+        return
+    comp = ctx.comp[ran]
+    doc.add(Heading("Paper vs. reproduction"))
+    rows = []
+    for _, r in comp.iterrows():
+        rows.append(
+            {
+                "paper row": r["label"],
+                "our cell": r["cell"] or r["factors"],
+                "paper train (%)": f"{r['paper_train']:g}",
+                "ours train (%)": _ours(r, "train"),
+                "paper test (%)": f"{r['paper_test']:g}",
+                "ours test (%)": _ours(r, "test"),
+                "ours test median (%)": num(r["ours_test_median"], 2),
+                "n seeds": str(r["n"]),
+                "Δ test (points)": num(r["delta_test"], 2, sign=True),
+                "verdict": r["verdict"],
+            }
+        )
+    auto = AUTO_NOTE + " " if comp.get("auto_seeds", pd.Series(dtype=int)).fillna(0).any() else ""
+    doc.add(
+        Table(
+            pd.DataFrame(rows),
+            f"{INTERVAL_SENTENCE} Median: the middle seed, which one failed seed cannot move. "
+            f"Δ = our mean − paper (test). {VERDICT_RULE} {auto}".strip(),
+        )
+    )
+    notes = [f"{r['label']}: {r['note']}" for _, r in comp.iterrows() if r["note"]]
+    not_run = list(ctx.comp.loc[~ran, "label"])
+    if not_run:
+        notes.append("Paper rows not run in this study: " + "; ".join(not_run) + ".")
+    if notes:
+        doc.add(Bullets(notes))
+    if ctx.make_figures and comp["ours_test"].notna().any():
+        p = figs.paper_vs_ours(ctx.comp, ctx.fig_dir / "paper_vs_ours.png")
+        image(
+            doc,
+            ctx,
+            p,
+            "Test accuracy: paper (x) vs. ours (dot = mean over seeds; bar = 95% t-interval "
+            "clipped to [0, 100], drawn only with at least 3 seeds; paper rows not run here "
+            "are named under the axes).",
+        )
