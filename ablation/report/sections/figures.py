@@ -125,7 +125,7 @@ def _learning_curves(doc: Document, ctx: Context, enc) -> None:
         image(doc, ctx, p, caption)
 
 
-def _by_factor(doc: Document, ctx: Context) -> None:
+def _by_factor(doc: Document, ctx: Context, enc) -> None:
     if not any(ctx.fin[f].nunique() > 1 for f in ctx.vary):
         return
     vary = [f for f in ctx.vary if ctx.fin[f].nunique() > 1]
@@ -238,7 +238,7 @@ def section(doc: Document, ctx: Context) -> None:
     doc.add(Heading("Figures"))
     enc = figs.encoding(ctx.fin, ctx.vary)
     _learning_curves(doc, ctx, enc)
-    _by_factor(doc, ctx)
+    _by_factor(doc, ctx, enc)
     with tempfile.TemporaryDirectory(prefix="ablation-report-") as tmp:
         _confusions(doc, ctx, Path(tmp))
         if not ctx.task:  # ROC/PR and the gallery predict with the MLP's saved weights
