@@ -1,6 +1,11 @@
 """Error types a user can fix, and the one place that turns an exception into one console
 line and an exit status.
 
+Whatever reaches the terminal from here (:func:`print_error`) or through the console's log
+formatter (:class:`TerminalFormatter`) has its control characters escaped: a user's string
+(an experiment name holding ``ESC ] 0 ; ... BEL`` or ``ESC [ 2J``) cannot retitle or clear
+the terminal.
+
 Everyone may import this module: it imports nothing of the project at module level.
 """
 
@@ -9,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import re
 import sys
 from collections.abc import Iterator
 
@@ -29,6 +35,29 @@ _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 #: Lines of Hydra's and OmegaConf's messages that say nothing the user can act on.
 _HYDRA_NOISE = ("Config search path:", "full_key:", "object_type=", "reference_type=")
+
+
+#: Characters a terminal acts on: C0 controls but newline and tab, DEL, C1 controls, and the
+#: bidirectional overrides that reorder what is shown.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as its escape (``\\x1b``), not acted on."""
+    return _CONTROL.sub(lambda m: ascii(m.group(0))[1:-1], text)
+
+
+def print_error(message: str) -> None:
+    """The one way an error line reaches the terminal (stderr), control characters escaped."""
+    print(printable(message), file=sys.stderr, flush=True)
+
+
+class TerminalFormatter(logging.Formatter):
+    """The console's log formatter (``conf/hydra/*_logging/ablation.yaml``): escapes control
+    characters, as :func:`print_error` does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 class ConfigError(ValueError):
@@ -55,7 +84,7 @@ def user_errors() -> Iterator[None]:
         stop = as_interrupted(err)
         if stop is not None:  # a stop signal cut the store's opening short: not bad input
             raise stop from None
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        print_error(f"error: {err}")
         raise SystemExit(EXIT_USER_ERROR) from None
 
 
@@ -82,6 +111,18 @@ def is_disk_full(err: BaseException) -> bool:
             return True
         err = err.__cause__ or err.__context__
     return False
+
+
+def _server_unreachable(err: BaseException | None) -> BaseException | None:
+    from ablation.tracking import ServerUnreachable
+
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, ServerUnreachable):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def hydra_message(err: BaseException) -> str | None:
@@ -130,6 +171,9 @@ def exit_status(err: BaseException) -> tuple[int, str | None]:
         return EXIT_USER_ERROR, f"error: {hydra}"
     if isinstance(err, _user_error_types()):
         return EXIT_USER_ERROR, f"error: {err}"
+    gone = _server_unreachable(err)
+    if gone is not None:  # the server stayed away past tracking.outage_wait_s
+        return EXIT_FAILED, f"error: {gone}"
     if is_disk_full(err):
         return (
             EXIT_FAILED,

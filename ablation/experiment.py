@@ -106,6 +106,8 @@ def run_cell(
             f"{sweep_host} ({uri}); start an MLflow server (README, Scaling out) and pass "
             "tracking.uri=http://HOST:5000"
         )
+    tracking.check_limits([cell])  # a name or value MLflow would refuse: before any run
+    tracking.set_wait(spec.tracking.outage_wait_s)  # a server restart does not fail the cell
     client = tracking.client_for(uri)
     exp_id = tracking.ensure_experiment(client, uri, spec.experiment_name)
     tracking.reap_stale(client, exp_id)  # runs of killed processes, this cell's or not
@@ -161,8 +163,8 @@ def run_cell(
             if run_id is not None:
                 _close_stopped(client, run_id, stop)
             raise stop from None
-        if run_id is None:  # the run could not be created: nothing to close
-            raise
+        if run_id is None or isinstance(err, tracking.ServerUnreachable):
+            raise  # nothing to close, or no server to close it on: the next start reaps it
         if is_disk_full(err):  # not this cell's fault: every later cell would fail too
             _close_stopped(client, run_id, err)  # FAILED if the store still takes it
             raise

@@ -12,10 +12,10 @@ end the process with exit code 1 if a cell failed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from omegaconf import DictConfig, read_write
 from ablation import adaptive, launcher, progress, sweep_summary, tracking
 from ablation.cell import Cell, varying_keys
 from ablation.data import DATASETS
-from ablation.errors import EXIT_FAILED, ConfigError, exit_status
+from ablation.errors import EXIT_FAILED, ConfigError, exit_status, print_error
 from ablation.grid import expand_cells
 from ablation.naming import format_duration
 from ablation.signals import as_interrupted, deferred
@@ -42,15 +42,30 @@ _OPEN_PARENTS: dict[str, str] = {}
 
 def _check_sweep_dir(folder: str) -> None:
     """Hydra creates the sweep's folder only after the parent run exists: check first that
-    it can be (its nearest existing folder is a writable folder), creating nothing."""
+    it can be, by making the folders it lacks and a file in it, then removing them again
+    (a file in the way, a dangling link, a name too long, a read-only or special file system
+    all fail here, as they would in Hydra)."""
     path = Path(folder).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        why = "not a folder" if not existing.is_dir() else "not writable"
+    made: list[Path] = []
+    at = path
+    try:
+        for at in reversed((path, *path.parents)):
+            if not at.is_dir():
+                at.mkdir()
+                made.append(at)
+        at = path / f".ablation-probe-{os.getpid()}"
+        os.close(os.open(at, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        at.unlink()
+    except OSError as err:
+        why = err.strerror or type(err).__name__
         raise ConfigError(
-            f"hydra.sweep.dir={folder} cannot be created ({existing} is {why}); "
+            f"hydra.sweep.dir={folder} cannot be created ({at}: {why}); "
             "pass hydra.sweep.dir=a/writable/folder"
-        )
+        ) from None
+    finally:
+        for created in reversed(made):
+            with contextlib.suppress(OSError):
+                created.rmdir()
 
 
 def _workers(master: DictConfig, in_turn: bool) -> int:
@@ -128,9 +143,13 @@ class SweepCallback(Callback):
         self.failed = []
         self.cells = cells = expand_cells(config)
         _check_sweep_dir(str(config.hydra.sweep.dir))
+        overrides = " ".join(config.hydra.overrides.task) or "(none)"
+        sweep_tags = {"the sweep's overrides": overrides, "hydra.sweep.dir": config.hydra.sweep.dir}
+        tracking.check_limits(cells, sweep_tags)  # before anything is created
         first = cells[0].config
         self.uri = tracking.resolve_uri(first.tracking.uri)
-        client = tracking.client_for(self.uri)
+        client = tracking.client_for(self.uri)  # fails at once on a server that is not there
+        tracking.set_wait(first.tracking.outage_wait_s)  # from here, an outage is waited out
         self.exp_id = tracking.ensure_experiment(client, self.uri, first.experiment_name)
         reaped = tracking.reap_stale(client, self.exp_id)
         done = tracking.finished_hashes(client, self.exp_id)
@@ -182,7 +201,6 @@ class SweepCallback(Callback):
                 share = 1 if workers == 1 else launcher.cores()
                 total += estimate_seconds(cell, gflops / share)
 
-        overrides = " ".join(config.hydra.overrides.task) or "(none)"
         varies = varying_keys(cells)
         with deferred():  # a signal now is raised once the parent is noted, to be closed
             self.parent_id = tracking.start_run(
@@ -295,9 +313,9 @@ def _exit_for(err: Exception, doing: str) -> None:
     code, message = exit_status(err)
     if code == EXIT_FAILED:  # not the user's input: say what was being done
         message = f"error: {doing}: {message.removeprefix('error: ')}"
-    print(message, file=sys.stderr, flush=True)
+    print_error(message)
     for problem in close_open_sweeps("FAILED", message.removeprefix("error: ").splitlines()[0]):
-        print(f"error: {problem}", file=sys.stderr, flush=True)
+        print_error(f"error: {problem}")
     raise SystemExit(code) from None
 
 

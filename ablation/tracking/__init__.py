@@ -6,8 +6,11 @@
 - :mod:`~ablation.tracking.store`: checks before MLflow opens a store; a writer client
   (:func:`client_for`) and a read-only one (:func:`open_reader`).
 - :mod:`~ablation.tracking.runs`: experiments, parent/child runs, resume by config hash.
+- :mod:`~ablation.tracking.outage`: store calls wait out a server that stopped answering.
 """
 
+from ablation.tracking.limits import check_limits, max_run_name
+from ablation.tracking.outage import OUTAGE_WAIT_S, ServerDown, ServerUnreachable, set_wait
 from ablation.tracking.runs import (
     HOST,
     MetricBuffer,
@@ -84,10 +87,13 @@ __all__ = [
     "HTTP_LIMITS",
     "MAX_PARAM_LEN",
     "MAX_TAG_LEN",
+    "OUTAGE_WAIT_S",
     "PARENT_ENV",
     "ROLE_CELL",
     "ROLE_SWEEP",
     "SEED_REASON_ENV",
+    "ServerDown",
+    "ServerUnreachable",
     "STORE_SCHEMES",
     "SWEEP_HOST_ENV",
     "SWEEP_T0_ENV",
@@ -111,6 +117,7 @@ __all__ = [
     "MetricBuffer",
     "TrackingError",
     "artifact_root",
+    "check_limits",
     "check_server",
     "check_sqlite_file",
     "check_store",
@@ -126,6 +133,7 @@ __all__ = [
     "limit_http_requests",
     "log_params",
     "mark_training_experiment",
+    "max_run_name",
     "metric_key",
     "open_reader",
     "quote",
@@ -136,6 +144,7 @@ __all__ = [
     "runs_with_hash",
     "search",
     "set_tags",
+    "set_wait",
     "sqlite_kind",
     "sqlite_path",
     "start_run",
