@@ -107,8 +107,11 @@ def run_cell(
             "tracking.uri=http://HOST:5000"
         )
     tracking.check_limits([cell])  # a name or value MLflow would refuse: before any run
-    tracking.set_wait(spec.tracking.outage_wait_s)  # a server restart does not fail the cell
+    # a job of a sweep (which found the server) waits out a server restart from its first
+    # store call; a single run fails at once on a server that is not there at all
+    tracking.set_wait(spec.tracking.outage_wait_s if parent else 0)
     client = tracking.client_for(uri)
+    tracking.set_wait(spec.tracking.outage_wait_s)
     exp_id = tracking.ensure_experiment(client, uri, spec.experiment_name)
     tracking.reap_stale(client, exp_id)  # runs of killed processes, this cell's or not
     if not spec.rerun:

@@ -60,7 +60,15 @@ class ServerDown(TrackingError):
 
 
 class ServerUnreachable(RuntimeError):
-    """The server did not answer for longer than the bound: the cell (or the sweep) fails."""
+    """The server did not answer for longer than the bound: the cell (or the sweep) fails.
+
+    A process that sees one (raised here, or re-raised in the sweep's process from a
+    worker's) does not wait for the server again until a store call succeeds: closing the
+    sweep's runs tries once, it does not wait out another bound."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        _state.gave_up = True
 
 
 class _State:

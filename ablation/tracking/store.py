@@ -157,6 +157,8 @@ def limit_http_requests(mode: str = "write") -> None:
     for key, value in HTTP_LIMITS[mode].items():
         os.environ.setdefault(key, value)
     logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    # MLflow prints two "View run NAME at: URL" lines per closed run of a server, the name raw
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
 def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S, mode: str = "write") -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -22,6 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 #: The database and role the server uses (trust authentication: any password is taken).
 DB_USER, DB_NAME = "mlflow", "mlflow"
@@ -43,20 +46,16 @@ def postgres_bin() -> Path | None:
 
 
 def _as_db_user() -> list[str]:
-    """Prefix for commands that must not run as root."""
+    """Prefix for commands that must not run as root (util-linux's runuser)."""
     if os.geteuid() != 0:
         return []
-    runuser = shutil.which("runuser")
-    return [runuser, "-u", "postgres", "--"] if runuser else ["su", "postgres", "-s", "/bin/sh", "-c"]
+    return [shutil.which("runuser") or "runuser", "-u", "postgres", "--"]
 
 
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
-    prefix = _as_db_user()
-    if prefix and prefix[0] == "su":
-        cmd = [*prefix, " ".join(cmd)]
-    else:
-        cmd = [*prefix, *cmd]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=120, **kwargs)
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*_as_db_user(), *cmd], capture_output=True, text=True, check=True, timeout=120
+    )
 
 
 class Postgres:
@@ -73,6 +72,8 @@ class Postgres:
                 self.owner = pwd.getpwnam("postgres")
             except KeyError:
                 pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL")
+            if not shutil.which("runuser"):
+                pytest.skip("running as root and there is no runuser to run PostgreSQL with")
         self.folder = Path(tempfile.mkdtemp(prefix="ablation-pg-"))
         self.data = self.folder / "data"
         self.port = free_port()
@@ -80,20 +81,22 @@ class Postgres:
             os.chown(self.folder, self.owner.pw_uid, self.owner.pw_gid)
         _run([str(self.bin / "initdb"), "-D", str(self.data), "-U", DB_USER, "--auth=trust"])
         self.start()
+
+    def create_db(self, name: str = DB_NAME) -> None:
         _run(
             [str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port)]
-            + ["-U", DB_USER, DB_NAME]
+            + ["-U", DB_USER, name]
         )
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
         _run(
             [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log")]
-            + ["-w", "-o", f"'{options}'" if _as_db_user()[:1] == ["su"] else options, "start"]
+            + ["-w", "-o", options, "start"]
         )
 
-    def uri(self, password: str = "PASSWORD") -> str:
-        return f"postgresql+psycopg2://{DB_USER}:{password}@127.0.0.1:{self.port}/{DB_NAME}"
+    def uri(self, db: str = DB_NAME) -> str:
+        return f"postgresql+psycopg2://{DB_USER}:PASSWORD@127.0.0.1:{self.port}/{db}"
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
@@ -101,28 +104,45 @@ class Postgres:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class MlflowServer:
-    """``mlflow server --workers 1`` on a database, in its own process group, restartable."""
+def readme_recipe() -> list[str]:
+    """The commands of README's "An MLflow server for the results" block, one per entry
+    (continuation lines joined), as written."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("### 1. An MLflow server for the results") :]
+    block = section[section.index("```bash\n") + 8 : section.index("```\n", 8)]
+    return [line for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 
-    def __init__(self, backend: str, folder: Path, port: int | None = None) -> None:
-        self.backend, self.folder = backend, folder
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+
+def localise(command: str, *, port: int, pg_port: int, folder: Path) -> str:
+    """A README command with this machine's names put in: the server on 127.0.0.1:``port``,
+    the database on 127.0.0.1:``pg_port``, /srv/mlflow under ``folder``."""
+    return (
+        command.replace("@db-host/", f"@127.0.0.1:{pg_port}/")
+        .replace("mlflow-host", "127.0.0.1")
+        .replace("0.0.0.0", "127.0.0.1")
+        .replace("5000", str(port))
+        .replace("/srv/mlflow", str(folder))
+    )
+
+
+class MlflowServer:
+    """An ``mlflow server`` command in its own process group, restartable."""
+
+    def __init__(self, command: str, port: int, folder: Path) -> None:
+        self.argv = shlex.split(command.split("#", 1)[0])
+        assert self.argv[:2] == ["mlflow", "server"], command
+        self.argv[0] = str(Path(sys.executable).with_name("mlflow"))
+        self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
         self.log = folder / "server.log"
 
-    def start(self, timeout: float = 120) -> float:
+    def start(self, timeout: float = 180) -> float:
         """Start and wait until ``/health`` answers; the seconds it took."""
         t0 = time.monotonic()
-        mlflow = Path(sys.executable).with_name("mlflow")
-        self.proc = subprocess.Popen(
-            [str(mlflow), "server", "--host", "127.0.0.1", "--port", str(self.port)]
-            + ["--workers", "1", "--backend-store-uri", self.backend]
-            + ["--artifacts-destination", str(self.folder / "artifacts")],
-            stdout=open(self.log, "a"),  # noqa: SIM115 (the child keeps it)
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.log, "a") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_for_health(self.url, timeout, self.proc, self.log)
         return time.monotonic() - t0
 
@@ -142,9 +162,8 @@ def wait_for_health(url: str, timeout: float, proc=None, log: Path | None = None
         if proc is not None and proc.poll() is not None:
             text = log.read_text()[-3000:] if log else ""
             raise AssertionError(f"the server exited ({proc.returncode}):\n{text}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2) as a:
+            if a.status == 200:
+                return
         time.sleep(0.2)
     raise AssertionError(f"{url}/health did not answer within {timeout}s")
