@@ -10,7 +10,15 @@
 """
 
 from ablation.tracking.limits import check_limits, max_run_name
-from ablation.tracking.outage import OUTAGE_WAIT_S, ServerDown, ServerUnreachable, set_wait
+from ablation.tracking.outage import (
+    HTTP_LIMITS,
+    OUTAGE_WAIT_S,
+    ServerDown,
+    ServerUnreachable,
+    check_server,
+    limit_http_requests,
+    set_wait,
+)
 from ablation.tracking.runs import (
     HOST,
     MetricBuffer,
@@ -60,12 +68,9 @@ from ablation.tracking.schema import (
     run_config,
 )
 from ablation.tracking.store import (
-    HTTP_LIMITS,
-    check_server,
     check_sqlite_file,
     check_store,
     client_for,
-    limit_http_requests,
     open_reader,
     retry,
     sqlite_kind,

@@ -1,4 +1,5 @@
-"""Riding out an MLflow server outage: a bounded wait with backoff, two lines, no flood.
+"""Reaching an MLflow server: its health check, MLflow's HTTP settings, and riding out an
+outage (a bounded wait with backoff, two lines, no flood).
 
 A server restart (a deploy, a database failover) takes seconds to a minute. Every store call
 goes through :func:`ablation.tracking.retry`; when one fails because the server does not
@@ -10,19 +11,33 @@ default) is past: then :class:`ServerUnreachable`, one line naming the server.
 The bound is per process and off (0: fail at once) until :func:`set_wait` turns it on: the
 sweep does after its first contact with the store, so a server that is not there at all
 still fails the sweep's start at once; a cell does before its first store call. MLflow's own
-HTTP retries are off for writers (``ablation.tracking.store.HTTP_LIMITS``): one layer of
+HTTP retries are off for writers (:data:`HTTP_LIMITS`): one layer of
 retries, this one, and no urllib3 ``Retrying (Retry(total=...))`` warnings.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
+import urllib.error
+import urllib.request
 
 from ablation.tracking.uri import TrackingError
 
 log = logging.getLogger("ablation")
+
+#: MLflow's HTTP client settings for our processes (a user's own values win). MLflow's own
+#: defaults (120 s, 7 retries with backoff) wait many minutes for a silent server. To read
+#: (the report is interactive): 10 s x 2 tries. To write: 30 s, no retries by MLflow: a
+#: sweep's store calls wait out an outage in :func:`ablation.tracking.retry` instead, with
+#: one line, for up to ``tracking.outage_wait_s``.
+HTTP_LIMITS = {
+    "read": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"},
+    "write": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
+}
+HEALTH_TIMEOUT_S = 5.0
 
 #: The default bound (seconds), the schema's ``tracking.outage_wait_s``.
 OUTAGE_WAIT_S = 120.0
@@ -172,3 +187,37 @@ def answered() -> None:
             f"(after {format_seconds(time.monotonic() - _state.since)})"
         )
     _state.since, _state.gave_up = None, False
+
+
+# -- reaching the server ------------------------------------------------------------------
+
+
+def limit_http_requests(mode: str = "write") -> None:
+    """Give this process's MLflow HTTP requests a timeout and few retries (``HTTP_LIMITS``).
+
+    MLflow reads these environment variables at each request; they are its only interface
+    for this. Values already set (by the user) are kept. urllib3's warning on each of its
+    retries (``Retrying (Retry(total=2, ...)) after connection broken``) is silenced: an
+    outage is one line (:func:`wait`).
+    """
+    for key, value in HTTP_LIMITS[mode].items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    # MLflow prints two "View run NAME at: URL" lines per closed run of a server, the name raw
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S, mode: str = "write") -> None:
+    """The MLflow server at ``uri`` answers ``/health`` within ``timeout`` seconds."""
+    limit_http_requests(mode)
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            pass
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise ServerDown(
+            f"cannot reach the MLflow server at {uri} ({reason}); start it "
+            f"(mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri "
+            f"sqlite:///mlflow.db) or fix tracking.uri",
+            uri,
+        ) from None

@@ -8,7 +8,8 @@ HTTP client waits minutes for a silent server. So, before any MLflow call:
   this MLflow writes: another sqlite database never gets MLflow's tables added, and a store
   of another MLflow version is never migrated behind the user's back;
 - a server must answer ``/health`` within seconds, and our MLflow HTTP requests have a
-  timeout and few retries (:data:`HTTP_LIMITS`, unless the user set them).
+  timeout and few retries (:data:`~ablation.tracking.outage.HTTP_LIMITS`, unless the user
+  set them).
 
 Every store call goes through :func:`retry`: it retries on sqlite's ``database is locked``
 and waits out a server outage (:mod:`~ablation.tracking.outage`).
@@ -22,12 +23,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import logging
 import os
 import sqlite3
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from ablation.signals import deferred
 from ablation.tracking import outage
+from ablation.tracking.outage import HEALTH_TIMEOUT_S, check_server
 from ablation.tracking.uri import (
     INSTEAD,
     TrackingError,
@@ -52,16 +51,6 @@ T = TypeVar("T")
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: Tables every MLflow sqlite store has; a database with other tables only is not ours.
 MLFLOW_TABLES = frozenset({"experiments", "runs", "alembic_version"})
-#: MLflow's HTTP client settings for our processes (a user's own values win). MLflow's own
-#: defaults (120 s, 7 retries with backoff) wait many minutes for a silent server. To read
-#: (the report is interactive): 10 s x 2 tries. To write: 30 s, no retries by MLflow: a
-#: sweep's store calls wait out an outage in :func:`retry` instead, with one line, for up to
-#: ``tracking.outage_wait_s``.
-HTTP_LIMITS = {
-    "read": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"},
-    "write": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"},
-}
-HEALTH_TIMEOUT_S = 5.0
 
 
 # -- what is in an sqlite file ------------------------------------------------------------
@@ -144,37 +133,6 @@ def check_sqlite_file(db: Path, *, reading: bool = False) -> None:
 
 
 # -- checks before MLflow -----------------------------------------------------------------
-
-
-def limit_http_requests(mode: str = "write") -> None:
-    """Give this process's MLflow HTTP requests a timeout and few retries (``HTTP_LIMITS``).
-
-    MLflow reads these environment variables at each request; they are its only interface
-    for this. Values already set (by the user) are kept. urllib3's warning on each of its
-    retries (``Retrying (Retry(total=2, ...)) after connection broken``) is silenced: an
-    outage is one line (:mod:`~ablation.tracking.outage`).
-    """
-    for key, value in HTTP_LIMITS[mode].items():
-        os.environ.setdefault(key, value)
-    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-    # MLflow prints two "View run NAME at: URL" lines per closed run of a server, the name raw
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-
-
-def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S, mode: str = "write") -> None:
-    """The MLflow server at ``uri`` answers ``/health`` within ``timeout`` seconds."""
-    limit_http_requests(mode)
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
-            pass
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise outage.ServerDown(
-            f"cannot reach the MLflow server at {uri} ({reason}); start it "
-            f"(mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri "
-            f"sqlite:///mlflow.db) or fix tracking.uri",
-            uri,
-        ) from None
 
 
 def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:

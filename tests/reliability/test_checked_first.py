@@ -66,7 +66,7 @@ def _read_only(case: Path) -> None:
 
 SWEEP_DIR = [
     Case("dir-a-file", ["hydra.sweep.dir=afile"], "hydra.sweep.dir=afile cannot be", _file),
-    Case("dir-under-a-file", ["hydra.sweep.dir=afile/s"], "(afile", _file),
+    Case("dir-under-a-file", ["hydra.sweep.dir=afile/s"], "afile: File exists", _file),
     Case("dir-dangling-link", ["hydra.sweep.dir=link/s"], "hydra.sweep.dir=link/s", _dangling),
     Case("dir-name-too-long", [f"hydra.sweep.dir={'x' * 300}/s"], "File name too long"),
     Case("dir-in-proc", ["hydra.sweep.dir=/proc/no-sweep"], "hydra.sweep.dir=/proc/no-sweep"),
@@ -85,10 +85,10 @@ LIMITS = [
     ),
 ]
 ESCAPED = [
-    Case("esc-in-sweep-dir", [f"hydra.sweep.dir={_quoted(HOSTILE + '/afile/x')}"], "", _file),
+    Case("esc-in-sweep-dir", [f"hydra.sweep.dir={_quoted('afile/' + HOSTILE)}"], "", _file),
     Case("esc-in-group-option", [f"init={_quoted(HOSTILE)}"], "Could not find 'init/"),
     Case("esc-in-override-syntax", [f"init={HOSTILE}"], "init="),
-    Case("esc-in-long-name", [f"experiment_name={_quoted(HOSTILE + 'n' * 300)}"], "300"),
+    Case("esc-in-long-name", [f"experiment_name={_quoted(HOSTILE + 'n' * 300)}"], "is 321"),
     Case("esc-in-data-path", ["data=mnist_idx", f"data.path={_quoted(HOSTILE)}"], "data.path"),
 ]
 CASES = SWEEP_DIR + LIMITS + ESCAPED
@@ -145,7 +145,9 @@ def test_refused_with_one_line_before_anything_is_created(case, outcomes):
     output = result.stdout + result.stderr
     assert result.returncode == 2, output[-3000:]
     assert not RAW_CONTROL.search(output), f"raw control characters in {output[-3000:]!r}"
-    assert after == before, f"created: {sorted(set(after) - set(before))}"
+    # a single run: Hydra makes its own log folder (outputs/) before any of our code runs
+    hydras = {"outputs"} if case.args[-1] == "-" else set()
+    assert set(after) - hydras == set(before), f"created: {sorted(set(after) - set(before))}"
     if case in ESCAPED:
         assert "\\x1b]0;PWNED\\x07\\x1b[2J" in output, output[-3000:]
         assert case.message in output, output[-3000:]
