@@ -6,6 +6,7 @@ started by the README's recipe ("Scaling out", step 1) as written.
   nothing RUNNING, no traceback, no urllib3 retry warnings, one line when the server stops
   answering and one when it is back (per process that noticed).
 - Two sweeps of the same grid at once against the server: one FINISHED run per cell.
+- The server gone for longer than ``tracking.outage_wait_s``: one line naming it, exit 1.
 
 Skipped, with the reason, only where PostgreSQL is not installed (CI installs it).
 """
@@ -16,7 +17,6 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from mlflow.entities import ViewType
@@ -143,31 +143,32 @@ def test_a_server_restart_mid_sweep_is_waited_out(server, workdir):
 
 
 def test_two_sweeps_of_one_grid_at_once_train_each_cell_once(server, workdir):
-    args = _sweep(server.url, "twice")
+    grid = ["data=digits", "seed=0,1,2,3", "optim.iterations=40"]
+    args = _sweep(server.url, "twice", grid)
     with started(args, args, cwd=workdir) as (first, second):
         codes = [first.wait(timeout=300), second.wait(timeout=300)]
     assert codes == [0, 0], first.tail() + second.tail()
     for proc in (first, second):
         assert "Traceback" not in proc.output, proc.tail()
-    assert_one_finished_run_per_cell(server.url, "twice", N_CELLS)
+    assert_one_finished_run_per_cell(server.url, "twice", 4)
 
 
-def test_a_sweep_past_the_outage_bound_fails_with_one_line_naming_the_server(server, workdir):
-    """Started against a live server, which then stays away longer than
-    ``tracking.outage_wait_s`` (here 5 s): one line naming the server, exit 1; the rerun
-    once the server is back finishes the grid."""
+def test_a_server_gone_past_the_bound_fails_the_sweep_with_one_line(server, workdir):
+    """The server goes away mid-sweep for longer than ``tracking.outage_wait_s`` (here 5 s):
+    one line naming the server, exit 1, no traceback. (Last in this module: it leaves the
+    server down. What the sweep left RUNNING is reaped by the next start, as after any kill:
+    test_kill_resume.py.)"""
     grid = ["data=digits", "seed=0,1", "optim.iterations=40"]
     args = (*_sweep(server.url, "gone", grid), "tracking.outage_wait_s=5")
     with started(args, cwd=workdir) as (sweep,):
         sweep.wait_until(lambda: "Launching" in sweep.output, "the cells start", timeout=120)
         server.kill()
+        t0 = time.monotonic()
         code = sweep.wait(timeout=120)
     out = sweep.output
-    server.start()
+    print(f"gave up {time.monotonic() - t0:.1f}s after the kill:\n{out}")
     assert code == 1, out[-3000:]
-    assert "Traceback" not in out and "Retrying (Retry(" not in out, out[-3000:]
+    for noise in ("Traceback", "Retrying (Retry(", "Error executing job"):
+        assert noise not in out, f"{noise!r} in the output:\n{out[-3000:]}"
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert errors and f"the MLflow server at {server.url} did not answer" in errors[0], out
-    with started(_sweep(server.url, "gone", grid), cwd=Path(workdir)) as (rerun,):
-        assert rerun.wait(timeout=300) == 0, rerun.tail()
-    assert_one_finished_run_per_cell(server.url, "gone", 2)
