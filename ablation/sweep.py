@@ -12,10 +12,11 @@ end the process with exit code 1 if a cell failed.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import shutil
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -42,30 +43,32 @@ _OPEN_PARENTS: dict[str, str] = {}
 
 def _check_sweep_dir(folder: str) -> None:
     """Hydra creates the sweep's folder only after the parent run exists: check first that
-    it can be, by making the folders it lacks and a file in it, then removing them again
-    (a file in the way, a dangling link, a name too long, a read-only or special file system
-    all fail here, as they would in Hydra)."""
+    it can be. Nothing in the way (a file, a link to nothing), and the folders it lacks can
+    be made: they are made inside a private probe folder beside them, removed at once (a
+    name too long, a read-only or special file system fail there, as they would in Hydra;
+    a sweep starting at the same moment is not disturbed)."""
     path = Path(folder).absolute()
-    made: list[Path] = []
-    at = path
+    existing = path
+    probe = None
     try:
-        for at in reversed((path, *path.parents)):
-            if not at.is_dir():
-                at.mkdir()
-                made.append(at)
-        at = path / f".ablation-probe-{os.getpid()}"
-        os.close(os.open(at, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        at.unlink()
+        while not os.path.isdir(existing):  # (Path.is_dir raises on a name too long)
+            if os.path.lexists(existing):
+                why = "a link to nothing" if existing.is_symlink() else "not a folder"
+                raise ConfigError(
+                    f"hydra.sweep.dir={folder} cannot be created ({existing} is {why}); "
+                    "pass hydra.sweep.dir=a/writable/folder"
+                )
+            existing = existing.parent
+        probe = Path(tempfile.mkdtemp(prefix=".ablation-probe-", dir=existing))
+        (probe / path.relative_to(existing) / "probe").mkdir(parents=True)
     except OSError as err:
-        why = err.strerror or type(err).__name__
         raise ConfigError(
-            f"hydra.sweep.dir={folder} cannot be created ({at}: {why}); "
-            "pass hydra.sweep.dir=a/writable/folder"
+            f"hydra.sweep.dir={folder} cannot be created (in {existing}: "
+            f"{err.strerror or type(err).__name__}); pass hydra.sweep.dir=a/writable/folder"
         ) from None
     finally:
-        for created in reversed(made):
-            with contextlib.suppress(OSError):
-                created.rmdir()
+        if probe is not None:
+            shutil.rmtree(probe, ignore_errors=True)
 
 
 def _workers(master: DictConfig, in_turn: bool) -> int:
