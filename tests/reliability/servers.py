@@ -129,9 +129,13 @@ class MlflowServer:
     """An ``mlflow server`` command in its own process group, restartable."""
 
     def __init__(self, command: str, port: int, folder: Path) -> None:
-        self.argv = shlex.split(command.split("#", 1)[0])
-        assert self.argv[:2] == ["mlflow", "server"], command
-        self.argv[0] = str(Path(sys.executable).with_name("mlflow"))
+        words = shlex.split(command.split("#", 1)[0])
+        self.env = {**os.environ}
+        while "=" in words[0]:  # VAR=value before the command
+            key, value = words.pop(0).split("=", 1)
+            self.env[key] = value
+        assert words[:2] == ["mlflow", "server"], command
+        self.argv = [str(Path(sys.executable).with_name("mlflow")), *words[1:]]
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
         self.log = folder / "server.log"
@@ -141,7 +145,11 @@ class MlflowServer:
         t0 = time.monotonic()
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         wait_for_health(self.url, timeout, self.proc, self.log)
         return time.monotonic() - t0
