@@ -166,8 +166,8 @@ def run_cell(
             if run_id is not None:
                 _close_stopped(client, run_id, stop)
             raise stop from None
-        if run_id is None or isinstance(err, tracking.ServerUnreachable):
-            raise  # nothing to close, or no server to close it on: the next start reaps it
+        if run_id is None:  # the run could not be created: nothing to close
+            raise
         if is_disk_full(err):  # not this cell's fault: every later cell would fail too
             _close_stopped(client, run_id, err)  # FAILED if the store still takes it
             raise
@@ -180,7 +180,8 @@ def run_cell(
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
     except BaseException as err:  # a stop signal (SIGINT, SIGTERM, SIGHUP) or an exit
-        if run_id is not None:
+        # a server gone past tracking.outage_wait_s cannot close it: the next start reaps it
+        if run_id is not None and not isinstance(err, tracking.ServerUnreachable):
             _close_stopped(client, run_id, err)
         raise
 

@@ -341,10 +341,12 @@ def close_open_sweeps(status: str, reason: str, *, settle_s: float = 10.0) -> li
             tracking.set_tags(client, parent_id, {tracking.TAG_FAILURE: reason})
             tracking.retry(client.set_terminated, parent_id, status=status)
             _OPEN_PARENTS.pop(parent_id, None)
-        except Exception as err:  # the process is ending anyway: say so in one line
+        except (Exception, tracking.ServerUnreachable) as err:  # ending anyway: one line
+            why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            if isinstance(err, tracking.ServerUnreachable):
+                why = "the MLflow server does not answer"
             problems.append(
-                f"could not mark the sweep's parent run {parent_id} {status} "
-                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                f"could not mark the sweep's parent run {parent_id} {status} ({why}); "
                 "the next sweep on this machine marks it KILLED"
             )
     return problems

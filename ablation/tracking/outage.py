@@ -74,8 +74,13 @@ class ServerDown(TrackingError):
         return (type(self), (str(self), self.uri))
 
 
-class ServerUnreachable(RuntimeError):
-    """The server did not answer for longer than the bound: the cell (or the sweep) fails.
+class ServerUnreachable(BaseException):
+    """The server did not answer for longer than the bound: the sweep stops, one line.
+
+    A BaseException, like a stop signal's :class:`~ablation.signals.Interrupted`: no
+    ``except Exception`` on the way (a cell's failure capture, Hydra's job wrapper and its
+    "Error executing job" line) takes it for a failure of the cell, to be written to a
+    store that is not there.
 
     A process that sees one (raised here, or re-raised in the sweep's process from a
     worker's) does not wait for the server again until a store call succeeds: closing the

@@ -172,3 +172,4 @@ def test_a_server_gone_past_the_bound_fails_the_sweep_with_one_line(server, work
         assert noise not in out, f"{noise!r} in the output:\n{out[-3000:]}"
     errors = [line for line in out.splitlines() if line.startswith("error:")]
     assert errors and f"the MLflow server at {server.url} did not answer" in errors[0], out
+    assert len(errors) <= 2, errors  # the cause, and perhaps the parent it could not close
