@@ -21,10 +21,14 @@ demo: $(STAMP)
 	    optim.iterations=60 experiment_name=demo
 	$(PY) -m ablation.report --experiment demo
 
-# Debian's chromium lets a test open the HTML report headless; CI installs it.
+# Debian's chromium lets a test open the HTML report headless, and Debian's postgresql runs
+# the tests of an mlflow server on a real database (tests/reliability/test_server_faults.py);
+# CI installs both.
 test: $(STAMP)
 	@if [ -n "$$CI" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed"; fi
+	@if [ -n "$$CI" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq && apt-get install -y -qq postgresql >/dev/null) || echo "postgresql not installed"; fi
 	$(PY) -m pytest -q --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 test-fast: $(STAMP)

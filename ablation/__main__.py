@@ -25,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ablation.config.schema import package_dir, register_configs
-from ablation.errors import exit_status, quiet_store_tracebacks
+from ablation.errors import exit_status, print_error, quiet_store_tracebacks
 from ablation.run.signals import as_interrupted, ignore_stop_signals, raise_on_stop_signals
 
 
@@ -118,7 +118,7 @@ def _finish(err: BaseException) -> int:
     Called with stop signals ignored."""
     code, message = exit_status(err)
     if message:
-        print(message, file=sys.stderr, flush=True)
+        print_error(message)
     if code != 0 and "ablation.sweep" in sys.modules:  # a sweep started: close its parent
         from ablation.sweep.callback import close_open_sweeps
 
@@ -126,7 +126,7 @@ def _finish(err: BaseException) -> int:
         status = "KILLED" if stop else "FAILED"
         reason = stop.reason if stop else (message or f"exit status {code}").removeprefix("error: ")
         for problem in close_open_sweeps(status, reason.splitlines()[0]):
-            print(f"error: {problem}", file=sys.stderr, flush=True)
+            print_error(f"error: {problem}")
     return code
 
 

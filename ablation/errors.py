@@ -5,6 +5,11 @@ A leaf: everyone may import this module, and it imports nothing of the project t
 pull in MLflow. Each layer's bad-input error subclasses :class:`UserError` (``ConfigError``
 here, ``DataError`` in the data layer, ``TrackingError`` in tracking), so this module
 catches them all without importing those layers.
+
+Whatever reaches the terminal from here (:func:`print_error`) or through the console's log
+formatter (:class:`TerminalFormatter`) has its control characters escaped: a user's string
+(an experiment name holding ``ESC ] 0 ; ... BEL`` or ``ESC [ 2J``) cannot retitle or clear
+the terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import re
 import sys
 from collections.abc import Iterator
 
@@ -34,6 +40,29 @@ _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 _HYDRA_NOISE = ("Config search path:", "full_key:", "object_type=", "reference_type=")
 
 
+#: Characters a terminal acts on: C0 controls but newline and tab, DEL, C1 controls, and the
+#: bidirectional overrides that reorder what is shown.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character shown as its escape (``\\x1b``), not acted on."""
+    return _CONTROL.sub(lambda m: ascii(m.group(0))[1:-1], text)
+
+
+def print_error(message: str) -> None:
+    """The one way an error line reaches the terminal (stderr), control characters escaped."""
+    print(printable(message), file=sys.stderr, flush=True)
+
+
+class TerminalFormatter(logging.Formatter):
+    """The console's log formatter (``conf/hydra/*_logging/ablation.yaml``): escapes control
+    characters, as :func:`print_error` does."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 class UserError(Exception):
     """Bad input the user can fix (config, data, store): one line, exit status 2."""
 
@@ -53,7 +82,7 @@ def user_errors() -> Iterator[None]:
         stop = as_interrupted(err)
         if stop is not None:  # a stop signal cut the store's opening short: not bad input
             raise stop from None
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        print_error(f"error: {err}")
         raise SystemExit(EXIT_USER_ERROR) from None
 
 
@@ -80,6 +109,23 @@ def is_disk_full(err: BaseException) -> bool:
             return True
         err = err.__cause__ or err.__context__
     return False
+
+
+class StoreGone(BaseException):
+    """The store's server stayed away past its bound (``tracking.outage_wait_s``): the sweep
+    stops with one line. A BaseException, like a stop signal: no ``except Exception`` on the
+    way takes it for a failure of the cell. Tracking raises its subclass
+    ``ServerUnreachable``; this base lets the module stay a leaf."""
+
+
+def _server_unreachable(err: BaseException | None) -> BaseException | None:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, StoreGone):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def hydra_message(err: BaseException) -> str | None:
@@ -128,6 +174,9 @@ def exit_status(err: BaseException) -> tuple[int, str | None]:
         return EXIT_USER_ERROR, f"error: {hydra}"
     if isinstance(err, UserError):
         return EXIT_USER_ERROR, f"error: {err}"
+    gone = _server_unreachable(err)
+    if gone is not None:  # the server stayed away past tracking.outage_wait_s
+        return EXIT_FAILED, f"error: {gone}"
     if is_disk_full(err):
         return (
             EXIT_FAILED,

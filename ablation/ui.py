@@ -27,6 +27,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from ablation.errors import print_error
 from ablation.tracking import (
     TAG_ROLE,
     TrackingError,
@@ -295,14 +296,13 @@ def main(argv: list[str] | None = None) -> int:
         if db is not None:  # MLflow's server would add its tables to any file it is given
             check_sqlite_file(db, reading=True)
     except TrackingError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print_error(f"error: {err}")
         return 2
     busy = port_problem(args.host, args.port)
     if busy is not None:
-        print(
+        print_error(
             f"error: cannot listen on {args.host}:{args.port} ({busy}); stop what uses it "
-            "or pass another --port",
-            file=sys.stderr,
+            "or pass another --port"
         )
         return 2
     if not is_loopback(args.host):
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         links = experiment_links(uri, base)
     except Exception as err:  # a damaged or foreign store: one line, not a traceback
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"error: cannot read the tracking store {uri}: {first}", file=sys.stderr)
+        print_error(f"error: cannot read the tracking store {uri}: {first}")
         return 2
     width = max((len(name) for name, _ in links), default=0)
     ready_text = "\n".join(

@@ -107,6 +107,10 @@ PROTOCOL_PARAMS = (
     "dtype",
 )
 
+#: The rows of the report's protocol table: the protocol less what the report shows
+#: elsewhere (depth is a factor or in the cell label; the data source has its own line).
+PROTOCOL_ROWS = tuple(p for p in PROTOCOL_PARAMS if p not in ("depth", "data.name"))
+
 _DEFAULT = Meaning()
 
 
@@ -159,6 +163,12 @@ def param_applies(key: str, value: Any, flat: dict[str, Any], mlp: bool) -> bool
     if not is_key_of(key, mlp) or m.param == NEVER or (m.param == WHEN_SET and value is None):
         return False
     return m.only_with is None or flat.get(m.only_with[0]) == m.only_with[1]
+
+
+def keys_of_factor(factor: str) -> tuple[str, ...]:
+    """The config keys a factor stands for (``data`` -> ``data.name``, ``data.n_train``);
+    a key that is no factor stands for itself."""
+    return tuple(k for k, m in KEYS.items() if m.factor == factor) or (factor,)
 
 
 def factor_of(key: str) -> str:

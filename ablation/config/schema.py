@@ -198,6 +198,12 @@ class OptimConfig:
 class TrackingConfig:
     #: MLflow tracking URI; null = $MLFLOW_TRACKING_URI or sqlite:///<cwd>/mlruns/mlflow.db
     uri: str | None = None
+    #: how long a cell's store calls wait for an MLflow server that stopped answering
+    #: (seconds; 0: fail at once). Not part of a run's identity (tracking.* never is)
+    outage_wait_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        rules.check_fields(self, "tracking.")
 
 
 @dataclass

@@ -81,6 +81,7 @@ RULES: dict[str, Bound] = {
     "data.n_train": Bound(MIN_TRAIN_ROWS, integer=True),
     "data.n_val": Bound(0, integer=True),
     "model.hidden": Bound(1, MAX_WIDTH, integer=True),
+    "tracking.outage_wait_s": Bound(0, 86400),  # a day at most
 }
 
 #: Decoupled weight decay multiplies the weights by ``1 - lr * wd`` before every update:

@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 
-from ablation.report.cells import CANONICAL
+from ablation.config.keys import keys_of_factor
 
 EFFECTS_COLUMNS = [
     "factor",
@@ -39,13 +39,7 @@ def effects_name(i: int, key: str) -> str:
 
 
 def _factor_keys(vary: list[str]) -> list[str]:
-    keys = []
-    for f in vary:
-        if f == "data":
-            keys += ["data.name", "data.n_train"]
-        elif f != "cell_id":
-            keys.append(CANONICAL.get(f, f))
-    return keys
+    return [k for f in vary if f != "cell_id" for k in keys_of_factor(f)]
 
 
 def runs_frame(runs: pd.DataFrame, vary: list[str], flagged: pd.DataFrame) -> pd.DataFrame:

@@ -118,7 +118,8 @@ def run_cell(
             raise
         return CellResult("FAILED", run_id, label, reason=reason)
     except BaseException as err:  # a stop signal (SIGINT, SIGTERM, SIGHUP) or an exit
-        if run_id is not None:
+        # a server gone past tracking.outage_wait_s cannot close it: the next start reaps it
+        if run_id is not None and not isinstance(err, tracking.ServerUnreachable):
             _close_stopped(client, run_id, err)
         raise
 
@@ -140,7 +141,13 @@ def _open_store(cell: Cell, sweep: SweepInfo | None):
             f"{sweep_host} ({uri}); start an MLflow server (README, Scaling out) and pass "
             "tracking.uri=http://HOST:5000"
         )
+    tracking.check_limits([cell])  # a name or value MLflow would refuse: before any run
+    # a job of a sweep (which found the server) waits out a server restart from its first
+    # store call; a single run fails at once on a server that is not there at all
+    in_sweep = sweep is not None and sweep.parent_run_id is not None
+    tracking.set_wait(spec.tracking.outage_wait_s if in_sweep else 0)
     client = tracking.client_for(uri)
+    tracking.set_wait(spec.tracking.outage_wait_s)
     exp_id = tracking.ensure_experiment(client, uri, spec.experiment_name)
     tracking.reap_stale(client, exp_id)
     return client, exp_id

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from omegaconf import DictConfig, read_write
 
 from ablation import tracking
 from ablation.cell.cell import Cell, varying_keys
-from ablation.errors import EXIT_FAILED, ConfigError, exit_status
+from ablation.errors import EXIT_FAILED, ConfigError, exit_status, print_error
 from ablation.naming import format_duration
 from ablation.run import progress
 from ablation.run.signals import as_interrupted, deferred
@@ -42,15 +43,32 @@ _OPEN_PARENTS: dict[str, str] = {}
 
 def _check_sweep_dir(folder: str) -> None:
     """Hydra creates the sweep's folder only after the parent run exists: check first that
-    it can be (its nearest existing folder is a writable folder), creating nothing."""
+    it can be. Nothing in the way (a file, a link to nothing), and the folders it lacks can
+    be made: they are made inside a private probe folder beside them, removed at once (a
+    name too long, a read-only or special file system fail there, as they would in Hydra;
+    a sweep starting at the same moment is not disturbed)."""
     path = Path(folder).absolute()
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        why = "not a folder" if not existing.is_dir() else "not writable"
+    existing = path
+    probe = None
+    try:
+        while not os.path.isdir(existing):  # (Path.is_dir raises on a name too long)
+            if os.path.lexists(existing):
+                why = "a link to nothing" if existing.is_symlink() else "not a folder"
+                raise ConfigError(
+                    f"hydra.sweep.dir={folder} cannot be created ({existing} is {why}); "
+                    "pass hydra.sweep.dir=a/writable/folder"
+                )
+            existing = existing.parent
+        probe = Path(tempfile.mkdtemp(prefix=".ablation-probe-", dir=existing))
+        (probe / path.relative_to(existing) / "probe").mkdir(parents=True)
+    except OSError as err:
         raise ConfigError(
-            f"hydra.sweep.dir={folder} cannot be created ({existing} is {why}); "
-            "pass hydra.sweep.dir=a/writable/folder"
-        )
+            f"hydra.sweep.dir={folder} cannot be created (in {existing}: "
+            f"{err.strerror or type(err).__name__}); pass hydra.sweep.dir=a/writable/folder"
+        ) from None
+    finally:
+        if probe is not None:
+            shutil.rmtree(probe, ignore_errors=True)
 
 
 def _workers(master: DictConfig, in_turn: bool) -> int:
@@ -123,6 +141,9 @@ class SweepCallback(Callback):
         self.failed = []
         self.cells = cells = expand_cells(config)
         _check_sweep_dir(str(config.hydra.sweep.dir))
+        overrides = " ".join(config.hydra.overrides.task) or "(none)"
+        sweep_tags = {"the sweep's overrides": overrides, "hydra.sweep.dir": config.hydra.sweep.dir}
+        tracking.check_limits(cells, sweep_tags)  # before anything is created
         first = cells[0].config
         client, done, reaped = self._open_store(first)
         todo = [c for c in cells if first.rerun or c.config_hash not in done]
@@ -151,7 +172,8 @@ class SweepCallback(Callback):
         """Resolve the sweep's store (once: the jobs get it in their config), open its
         experiment, mark runs of dead processes KILLED; the FINISHED runs by config hash."""
         self.uri = tracking.resolve_uri(first.tracking.uri)
-        client = tracking.client_for(self.uri)
+        client = tracking.client_for(self.uri)  # fails at once on a server that is not there
+        tracking.set_wait(first.tracking.outage_wait_s)  # from here, an outage is waited out
         self.exp_id = tracking.ensure_experiment(client, self.uri, first.experiment_name)
         reaped = tracking.reap_stale(client, self.exp_id)
         return client, tracking.finished_hashes(client, self.exp_id), reaped
@@ -263,9 +285,9 @@ def _exit_for(err: Exception, doing: str) -> None:
     code, message = exit_status(err)
     if code == EXIT_FAILED:  # not the user's input: say what was being done
         message = f"error: {doing}: {message.removeprefix('error: ')}"
-    print(message, file=sys.stderr, flush=True)
+    print_error(message)
     for problem in close_open_sweeps("FAILED", message.removeprefix("error: ").splitlines()[0]):
-        print(f"error: {problem}", file=sys.stderr, flush=True)
+        print_error(f"error: {problem}")
     raise SystemExit(code) from None
 
 
@@ -288,10 +310,12 @@ def close_open_sweeps(status: str, reason: str, *, settle_s: float = 10.0) -> li
             tracking.set_tags(client, parent_id, {tracking.TAG_FAILURE: reason})
             tracking.retry(client.set_terminated, parent_id, status=status)
             _OPEN_PARENTS.pop(parent_id, None)
-        except Exception as err:  # the process is ending anyway: say so in one line
+        except (Exception, tracking.ServerUnreachable) as err:  # ending anyway: one line
+            why = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            if isinstance(err, tracking.ServerUnreachable):
+                why = "the MLflow server does not answer"
             problems.append(
-                f"could not mark the sweep's parent run {parent_id} {status} "
-                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                f"could not mark the sweep's parent run {parent_id} {status} ({why}); "
                 "the next sweep on this machine marks it KILLED"
             )
     return problems

@@ -6,8 +6,19 @@
 - :mod:`~ablation.tracking.store`: checks before MLflow opens a store; a writer client
   (:func:`client_for`) and a read-only one (:func:`open_reader`).
 - :mod:`~ablation.tracking.runs`: experiments, parent/child runs, resume by config hash.
+- :mod:`~ablation.tracking.outage`: store calls wait out a server that stopped answering.
 """
 
+from ablation.tracking.limits import check_limits, max_run_name
+from ablation.tracking.outage import (
+    HTTP_LIMITS,
+    OUTAGE_WAIT_S,
+    ServerDown,
+    ServerUnreachable,
+    check_server,
+    limit_http_requests,
+    set_wait,
+)
 from ablation.tracking.runs import (
     HOST,
     MetricBuffer,
@@ -57,12 +68,9 @@ from ablation.tracking.schema import (
     run_config,
 )
 from ablation.tracking.store import (
-    HTTP_LIMITS,
-    check_server,
     check_sqlite_file,
     check_store,
     client_for,
-    limit_http_requests,
     open_reader,
     retry,
     sqlite_kind,
@@ -84,10 +92,13 @@ __all__ = [
     "HTTP_LIMITS",
     "MAX_PARAM_LEN",
     "MAX_TAG_LEN",
+    "OUTAGE_WAIT_S",
     "PARENT_ENV",
     "ROLE_CELL",
     "ROLE_SWEEP",
     "SEED_REASON_ENV",
+    "ServerDown",
+    "ServerUnreachable",
     "STORE_SCHEMES",
     "SWEEP_HOST_ENV",
     "SWEEP_T0_ENV",
@@ -111,6 +122,7 @@ __all__ = [
     "MetricBuffer",
     "TrackingError",
     "artifact_root",
+    "check_limits",
     "check_server",
     "check_sqlite_file",
     "check_store",
@@ -126,6 +138,7 @@ __all__ = [
     "limit_http_requests",
     "log_params",
     "mark_training_experiment",
+    "max_run_name",
     "metric_key",
     "open_reader",
     "quote",
@@ -136,6 +149,7 @@ __all__ = [
     "runs_with_hash",
     "search",
     "set_tags",
+    "set_wait",
     "sqlite_kind",
     "sqlite_path",
     "start_run",

@@ -13,12 +13,15 @@ import os
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from ablation.tracking.limits import max_run_name
 from ablation.tracking.schema import (
     EXPERIMENT_KIND,
     MAX_PARAM_LEN,
@@ -29,6 +32,7 @@ from ablation.tracking.schema import (
     TAG_HOST,
     TAG_PID,
     TAG_PID_START,
+    TAG_TOKEN,
     config_tag,
 )
 from ablation.tracking.store import retry, store_lock
@@ -45,12 +49,17 @@ def ensure_experiment(client: MlflowClient, uri: str, name: str) -> str:
     with store_lock(uri):
         exp = retry(client.get_experiment_by_name, name)
         if exp is None:
-            return retry(
-                client.create_experiment,
-                name,
-                artifact_location=artifact_root(uri),
-                tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND},
-            )
+            try:
+                return retry(
+                    client.create_experiment,
+                    name,
+                    artifact_location=artifact_root(uri),
+                    tags={TAG_EXPERIMENT_KIND: EXPERIMENT_KIND},
+                )
+            except MlflowException as err:  # another sweep on the server was first, or our
+                if err.error_code != "RESOURCE_ALREADY_EXISTS":  # answer was lost in an outage
+                    raise
+                exp = retry(client.get_experiment_by_name, name)
         if exp.lifecycle_stage == "deleted":
             retry(client.restore_experiment, exp.experiment_id)
         mark_training_experiment(client, exp)
@@ -161,12 +170,31 @@ def reap_stale(client: MlflowClient, exp_id: str, runs=None) -> list[str]:
 
 
 def start_run(client: MlflowClient, exp_id: str, *, name: str, tags: dict[str, str]) -> str:
+    """Create a RUNNING run of this process; its id. Created once, even when the server's
+    answer is lost in an outage and the call is retried: a retry first looks for the run by
+    its :data:`TAG_TOKEN`."""
     pid = os.getpid()
-    tags = {TAG_HOST: HOST, TAG_PID: str(pid), TAG_PID_START: _process_start(pid), **tags}
+    token = uuid.uuid4().hex
+    tags = {
+        TAG_HOST: HOST,
+        TAG_PID: str(pid),
+        TAG_PID_START: _process_start(pid),
+        TAG_TOKEN: token,
+        **tags,
+    }
     if not tags[TAG_PID_START]:  # no /proc here: the pid alone identifies the process
         del tags[TAG_PID_START]
-    run = retry(client.create_run, exp_id, tags=tags, run_name=name)
-    return run.info.run_id
+    tried = []
+
+    def create():
+        if tried:
+            found = client.search_runs([exp_id], f"tags.`{TAG_TOKEN}` = '{token}'")
+            if found:
+                return found[0]
+        tried.append(True)
+        return client.create_run(exp_id, tags=tags, run_name=name[: max_run_name()])
+
+    return retry(create).info.run_id
 
 
 def claim_cell(

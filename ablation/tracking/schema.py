@@ -19,6 +19,8 @@ import ast
 import json
 from typing import Any
 
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
+
 TAG_ROLE = "ablation.role"
 TAG_HASH = "ablation.config_hash"
 TAG_CELL_HASH = "ablation.cell_hash"
@@ -29,6 +31,7 @@ TAG_OVERRIDES = "ablation.overrides"
 TAG_HOST = "ablation.host"
 TAG_PID = "ablation.pid"
 TAG_PID_START = "ablation.pid_start"
+TAG_TOKEN = "ablation.create_token"  # unique per created run: a retried create finds it
 TAG_GIT_COMMIT = "ablation.git_commit"
 TAG_DATA_CHECKSUM = "ablation.data_checksum"
 TAG_PARENT = "mlflow.parentRunId"
@@ -70,8 +73,8 @@ SWEEP_URI_ENV = "ABLATION_SWEEP_URI"
 #: why a seeds=auto job runs (its hydra.job.env_set), kept as the run's TAG_SEED_REASON
 SEED_REASON_ENV = "ABLATION_SEED_REASON"
 
-MAX_PARAM_LEN = 6000  # MLflow's limit for one param value
-MAX_TAG_LEN = 8000  # MLflow's limit for one tag value
+MAX_PARAM_LEN = MAX_PARAM_VAL_LENGTH  # MLflow's limit for one param value (6000)
+MAX_TAG_LEN = MAX_TAG_VAL_LENGTH  # MLflow's limit for one tag value (8000)
 
 
 def metric_key(split: str, name: str) -> str:

@@ -8,7 +8,11 @@ HTTP client waits minutes for a silent server. So, before any MLflow call:
   this MLflow writes: another sqlite database never gets MLflow's tables added, and a store
   of another MLflow version is never migrated behind the user's back;
 - a server must answer ``/health`` within seconds, and our MLflow HTTP requests have a
-  timeout and few retries (:data:`HTTP_LIMITS`, unless the user set them).
+  timeout and few retries (:data:`~ablation.tracking.outage.HTTP_LIMITS`, unless the user
+  set them).
+
+Every store call goes through :func:`retry`: it retries on sqlite's ``database is locked``
+and waits out a server outage (:mod:`~ablation.tracking.outage`).
 
 :func:`client_for` opens a store to write (sweep, cells); :func:`open_reader` opens an
 existing store to read only (report): an sqlite file is opened read-only by SQLite itself.
@@ -22,8 +26,6 @@ import functools
 import os
 import sqlite3
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +34,8 @@ from urllib.parse import quote
 from mlflow.tracking import MlflowClient
 
 from ablation.run.signals import deferred
+from ablation.tracking import outage
+from ablation.tracking.outage import HEALTH_TIMEOUT_S, check_server
 from ablation.tracking.uri import (
     INSTEAD,
     TrackingError,
@@ -47,15 +51,6 @@ T = TypeVar("T")
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: Tables every MLflow sqlite store has; a database with other tables only is not ours.
 MLFLOW_TABLES = frozenset({"experiments", "runs", "alembic_version"})
-#: MLflow's HTTP client settings for our processes (a user's own values win). MLflow's own
-#: defaults (120 s, 7 retries with backoff) wait many minutes for a silent server. Worst case
-#: per request: (retries + 1) x timeout + backoff (0 s, then 4 s, 8 s, ...): about 21 s to
-#: read (the report is interactive), about 2 minutes to write (a sweep rides out a blip).
-HTTP_LIMITS = {
-    "read": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1"},
-    "write": {"MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3"},
-}
-HEALTH_TIMEOUT_S = 5.0
 
 
 # -- what is in an sqlite file ------------------------------------------------------------
@@ -140,31 +135,6 @@ def check_sqlite_file(db: Path, *, reading: bool = False) -> None:
 # -- checks before MLflow -----------------------------------------------------------------
 
 
-def limit_http_requests(mode: str = "write") -> None:
-    """Give this process's MLflow HTTP requests a timeout and few retries (``HTTP_LIMITS``).
-
-    MLflow reads these environment variables at each request; they are its only interface
-    for this. Values already set (by the user) are kept.
-    """
-    for key, value in HTTP_LIMITS[mode].items():
-        os.environ.setdefault(key, value)
-
-
-def check_server(uri: str, *, timeout: float = HEALTH_TIMEOUT_S, mode: str = "write") -> None:
-    """The MLflow server at ``uri`` answers ``/health`` within ``timeout`` seconds."""
-    limit_http_requests(mode)
-    try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
-            pass
-    except (urllib.error.URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
-        raise TrackingError(
-            f"cannot reach the MLflow server at {uri} ({reason}); start it "
-            f"(mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri "
-            f"sqlite:///mlflow.db) or fix tracking.uri"
-        ) from None
-
-
 def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
     """Fail early, with a useful message, on a store we cannot write to or reach."""
     check_uri(uri)
@@ -206,23 +176,32 @@ def store_lock(uri: str) -> Iterator[None]:
 
 
 def retry(fn: Callable[..., T], *args: Any, attempts: int = 8, **kwargs: Any) -> T:
-    """Call ``fn``, retrying with backoff while sqlite says the database is locked.
+    """Call ``fn``, retrying with backoff while sqlite says the database is locked, and
+    waiting out a server that stopped answering (:func:`~ablation.tracking.outage.wait`:
+    up to ``tracking.outage_wait_s``, one line when it stops and one when it is back).
 
     Every store call of the package goes through here. A stop signal arriving during a
     call is raised when the call has returned (:func:`~ablation.run.signals.deferred`), never
     inside MLflow or SQLAlchemy, which are not safe against an exception at any point.
     """
     delay = 0.1
-    for attempt in range(attempts):
+    locked = 0
+    while True:
         try:
             with deferred():  # the sleep between attempts is not: a signal stops it
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
         except Exception as err:
-            if "database is locked" not in str(err) or attempt == attempts - 1:
+            if outage.is_outage(err):
+                outage.wait(err)  # sleeps, or raises past the bound
+                continue
+            locked += 1
+            if "database is locked" not in str(err) or locked >= attempts:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 3.0)
-    raise AssertionError("unreachable")
+            continue
+        outage.answered()
+        return result
 
 
 # -- opening ------------------------------------------------------------------------------
@@ -249,7 +228,7 @@ def _create_sqlite_store(db: Path) -> None:
 def client_for(uri: str) -> MlflowClient:
     """One client per URI and process to write with, created under the store lock."""
     uri = resolve_uri(uri)
-    check_store(uri)
+    retry(check_store, uri)  # a server that stops answering is waited for, in a cell
     with store_lock(uri):
         db = sqlite_path(uri)
         try:
@@ -258,7 +237,7 @@ def client_for(uri: str) -> MlflowClient:
                 _create_sqlite_store(db)
             client = retry(MlflowClient, tracking_uri=uri)
             retry(client.search_experiments, max_results=1)  # creates a new schema once
-        except TrackingError:
+        except (TrackingError, outage.ServerUnreachable):
             raise
         except Exception as err:  # a damaged file, a server error: one line, not a traceback
             raise TrackingError(

@@ -183,7 +183,6 @@ NOT_YET = {
         "data.cache_dir",
         "seed",
     },
-    "ablation/report/sections.py": {"depth", "data.name"},
     "ablation/ui.py": {"optim.name", "depth", "seed", "init.name", "reg.name", "data.name"},
 }
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from ablation.config.keys import PROTOCOL_PARAMS
+from ablation.config.keys import PROTOCOL_ROWS
 from ablation.data.loading import DATASETS
 from ablation.report.cells import sorted_levels
 from ablation.report.render import Bullets, Document, Heading, Para
 from ablation.report.sections.common import Context, settings_table
-
-#: The protocol table's rows: the protocol parameters, less those the report shows elsewhere
-#: (depth is a factor or in the cell label; the data source has its own line).
-PROTOCOL_ROWS = [p for p in PROTOCOL_PARAMS if p not in ("depth", "data.name")]
 
 
 def _source_summary(name: str) -> str:
