@@ -8,23 +8,11 @@
 - :mod:`~ablation.tracking.runs`: experiments, parent/child runs, resume by config hash.
 """
 
-from ablation.tracking.runs import (
-    HOST,
-    MetricBuffer,
-    claim_cell,
-    ensure_experiment,
-    finished_hashes,
-    git_commit,
-    is_stale,
-    log_params,
-    mark_training_experiment,
-    quote,
-    reap_stale,
-    runs_with_hash,
-    search,
-    set_tags,
-    start_run,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from ablation.tracking.schema import (
     EXPERIMENT_KIND,
     MAX_PARAM_LEN,
@@ -56,18 +44,6 @@ from ablation.tracking.schema import (
     metric_key,
     run_config,
 )
-from ablation.tracking.store import (
-    HTTP_LIMITS,
-    check_server,
-    check_sqlite_file,
-    check_store,
-    client_for,
-    limit_http_requests,
-    open_reader,
-    retry,
-    sqlite_kind,
-    store_lock,
-)
 from ablation.tracking.uri import (
     STORE_SCHEMES,
     TrackingError,
@@ -77,6 +53,77 @@ from ablation.tracking.uri import (
     resolve_uri,
     sqlite_path,
 )
+
+# runs and store import MLflow (seconds): loaded on first use of one of their names, so a
+# process that stops before it opens a store (bad input, --help) never imports MLflow
+_LAZY = {
+    "HOST": "runs",
+    "MetricBuffer": "runs",
+    "claim_cell": "runs",
+    "ensure_experiment": "runs",
+    "finished_hashes": "runs",
+    "git_commit": "runs",
+    "is_stale": "runs",
+    "log_params": "runs",
+    "mark_training_experiment": "runs",
+    "quote": "runs",
+    "reap_stale": "runs",
+    "runs_with_hash": "runs",
+    "search": "runs",
+    "set_tags": "runs",
+    "start_run": "runs",
+    "HTTP_LIMITS": "store",
+    "check_server": "store",
+    "check_sqlite_file": "store",
+    "check_store": "store",
+    "client_for": "store",
+    "limit_http_requests": "store",
+    "open_reader": "store",
+    "retry": "store",
+    "sqlite_kind": "store",
+    "store_lock": "store",
+}
+
+if TYPE_CHECKING:
+    from ablation.tracking.runs import (
+        HOST,
+        MetricBuffer,
+        claim_cell,
+        ensure_experiment,
+        finished_hashes,
+        git_commit,
+        is_stale,
+        log_params,
+        mark_training_experiment,
+        quote,
+        reap_stale,
+        runs_with_hash,
+        search,
+        set_tags,
+        start_run,
+    )
+    from ablation.tracking.store import (
+        HTTP_LIMITS,
+        check_server,
+        check_sqlite_file,
+        check_store,
+        client_for,
+        limit_http_requests,
+        open_reader,
+        retry,
+        sqlite_kind,
+        store_lock,
+    )
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EXPERIMENT_KIND",
