@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The suite on TEST_WORKERS pytest-xdist workers (one per core; TEST_WORKERS=0: in turn).
+# Groups of tests that must not overlap, and the longest first: tests/conftest.py.
+TEST_WORKERS ?= auto
+XDIST  := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-fast lint format bench ui clean
 
@@ -25,10 +29,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	@if [ -n "$$CI" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed"; fi
-	$(PY) -m pytest -q --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	$(PY) -m pytest -q $(XDIST) --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check ablation tests benchmarks hydra_plugins

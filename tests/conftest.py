@@ -23,8 +23,18 @@ FAILING_SWEEP = [
 
 @pytest.fixture(scope="session")
 def data_cache(tmp_path_factory) -> Path:
-    """One decoded-MNIST cache for the whole session, outside the user's cache."""
-    path = Path(os.environ.get("ABLATION_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+    """One decoded-MNIST cache for the whole session, outside the user's cache.
+
+    Under pytest-xdist the workers share it (the session's base folder is their common
+    parent): the cache writes atomically, so MNIST is decoded once, not once per worker.
+    """
+    if os.environ.get("ABLATION_TEST_CACHE"):
+        return Path(os.environ["ABLATION_TEST_CACHE"])
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path = root / "data-cache"
+    path.mkdir(exist_ok=True)
     return path
 
 
@@ -58,3 +68,49 @@ def cli(
 
 def store_uri(workdir: Path) -> str:
     return f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
+
+
+# -- running in parallel (pytest-xdist; ``make test``: ``-n auto --dist loadfile``) ------------
+
+#: Modules whose tests send signals at chosen moments, kill process groups or stop servers:
+#: with ``-n``, they run on one worker, one after another, never two at once.
+SERIAL_GROUPS = {
+    "signals": (
+        "tests/reliability/test_signals.py",
+        "tests/reliability/test_signal_timing.py",
+        "tests/reliability/test_kill_resume.py",
+        "tests/reliability/test_scale.py",
+        "tests/integration/test_ui.py",
+        "tests/unit/test_signals.py",
+    ),
+}
+#: The longest groups (CPU seconds, with the processes they start), handed out first so that
+#: no worker picks up a long one at the end; the rest follow in collection order.
+FIRST = ()
+
+
+def group_of(nodeid: str) -> str:
+    """The group a test runs in under pytest-xdist: its serial group, else its module (a
+    module's tests stay on one worker, so its module fixtures are built once)."""
+    module = nodeid.split("::", 1)[0]
+    return next((g for g, modules in SERIAL_GROUPS.items() if module in modules), module)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {group: i for i, group in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, with the groups above as files. (``--dist loadgroup`` cannot be
+    used: with pytest 9.2 it no longer groups anything, pytest-dev/pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class GroupScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return GroupScheduling(config, log)
