@@ -84,21 +84,49 @@ SERIAL_GROUPS = {
         "tests/unit/test_signals.py",
     ),
 }
-#: The longest groups (CPU seconds, with the processes they start), handed out first so that
-#: no worker picks up a long one at the end; the rest follow in collection order.
-FIRST = ()
+#: Modules whose tests share no module fixture and each run their own sweeps: with ``-n``,
+#: each test is a unit of work of its own (any worker may take it).
+SPREAD = (
+    "tests/integration/test_app.py",
+    "tests/integration/test_report_figures.py",
+    "tests/integration/test_seeds_auto.py",
+    "tests/integration/test_user_task.py",
+    "tests/integration/test_extending.py",
+    "tests/reliability/test_concurrency.py",
+)
+#: The longest groups and modules (CPU seconds with the processes they start, measured),
+#: handed out first so that no worker picks up a long one at the end; the rest follow in
+#: collection order.
+FIRST = (
+    "signals",
+    "tests/integration/test_app.py",
+    "tests/reliability/test_store_safety.py",
+    "tests/integration/test_scale_out.py",
+    "tests/reliability/test_bad_input.py",
+    "tests/reliability/test_report_writes.py",
+    "tests/integration/test_report_figures.py",
+    "tests/reliability/test_exit_paths.py",
+    "tests/integration/test_report_build.py",
+    "tests/integration/test_dashboard.py",
+)
+
+
+def _module_group(module: str) -> str:
+    return next((g for g, modules in SERIAL_GROUPS.items() if module in modules), module)
 
 
 def group_of(nodeid: str) -> str:
-    """The group a test runs in under pytest-xdist: its serial group, else its module (a
-    module's tests stay on one worker, so its module fixtures are built once)."""
+    """The unit of work a test belongs to under pytest-xdist: its serial group, else the
+    test itself if its module is in SPREAD, else its module (whose tests then stay on one
+    worker, so its module fixtures are built once)."""
     module = nodeid.split("::", 1)[0]
-    return next((g for g, modules in SERIAL_GROUPS.items() if module in modules), module)
+    return nodeid if module in SPREAD else _module_group(module)
 
 
 def pytest_collection_modifyitems(config, items):
     rank = {group: i for i, group in enumerate(FIRST)}
-    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(rank)))  # stable
+    first = len(rank)
+    items.sort(key=lambda item: rank.get(_module_group(item.nodeid.split("::", 1)[0]), first))
 
 
 @pytest.hookimpl(optionalhook=True)
