@@ -32,7 +32,6 @@ from ablation.run.signals import as_interrupted, ignore_stop_signals, raise_on_s
 def _app(cfg: DictConfig) -> str:
     from ablation.cell.cell import Cell
     from ablation.errors import user_errors
-    from ablation.run.job import SweepInfo, run_cell
     from ablation.sweep import launcher
 
     quiet_store_tracebacks()  # in a joblib worker too
@@ -42,6 +41,9 @@ def _app(cfg: DictConfig) -> str:
     # own process, where main() installed the handlers)
     with raise_on_stop_signals(), user_errors():
         cell = Cell.from_config(cfg, list(hc.overrides.task))
+        # after the config is checked: a refused one never imports MLflow (seconds)
+        from ablation.run.job import SweepInfo, run_cell
+
         result = run_cell(
             cell,
             sweep=SweepInfo.from_env_set(hc.job.env_set) if multirun else None,

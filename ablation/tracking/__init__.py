@@ -9,7 +9,11 @@
 - :mod:`~ablation.tracking.outage`: store calls wait out a server that stopped answering.
 """
 
-from ablation.tracking.limits import check_limits, max_run_name
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from ablation.tracking.outage import (
     HTTP_LIMITS,
     OUTAGE_WAIT_S,
@@ -18,23 +22,6 @@ from ablation.tracking.outage import (
     check_server,
     limit_http_requests,
     set_wait,
-)
-from ablation.tracking.runs import (
-    HOST,
-    MetricBuffer,
-    claim_cell,
-    ensure_experiment,
-    finished_hashes,
-    git_commit,
-    is_stale,
-    log_params,
-    mark_training_experiment,
-    quote,
-    reap_stale,
-    runs_with_hash,
-    search,
-    set_tags,
-    start_run,
 )
 from ablation.tracking.schema import (
     EXPERIMENT_KIND,
@@ -67,15 +54,6 @@ from ablation.tracking.schema import (
     metric_key,
     run_config,
 )
-from ablation.tracking.store import (
-    check_sqlite_file,
-    check_store,
-    client_for,
-    open_reader,
-    retry,
-    sqlite_kind,
-    store_lock,
-)
 from ablation.tracking.uri import (
     STORE_SCHEMES,
     TrackingError,
@@ -85,6 +63,77 @@ from ablation.tracking.uri import (
     resolve_uri,
     sqlite_path,
 )
+
+# runs, store and limits import MLflow (seconds): loaded on first use of one of their names,
+# so a process that stops before it opens a store (bad input, --help) never imports MLflow
+_LAZY = {
+    "check_limits": "limits",
+    "max_run_name": "limits",
+    "HOST": "runs",
+    "MetricBuffer": "runs",
+    "claim_cell": "runs",
+    "ensure_experiment": "runs",
+    "finished_hashes": "runs",
+    "git_commit": "runs",
+    "is_stale": "runs",
+    "log_params": "runs",
+    "mark_training_experiment": "runs",
+    "quote": "runs",
+    "reap_stale": "runs",
+    "runs_with_hash": "runs",
+    "search": "runs",
+    "set_tags": "runs",
+    "start_run": "runs",
+    "check_sqlite_file": "store",
+    "check_store": "store",
+    "client_for": "store",
+    "open_reader": "store",
+    "retry": "store",
+    "sqlite_kind": "store",
+    "store_lock": "store",
+}
+
+if TYPE_CHECKING:
+    from ablation.tracking.limits import (
+        check_limits,
+        max_run_name,
+    )
+    from ablation.tracking.runs import (
+        HOST,
+        MetricBuffer,
+        claim_cell,
+        ensure_experiment,
+        finished_hashes,
+        git_commit,
+        is_stale,
+        log_params,
+        mark_training_experiment,
+        quote,
+        reap_stale,
+        runs_with_hash,
+        search,
+        set_tags,
+        start_run,
+    )
+    from ablation.tracking.store import (
+        check_sqlite_file,
+        check_store,
+        client_for,
+        open_reader,
+        retry,
+        sqlite_kind,
+        store_lock,
+    )
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "EXPERIMENT_KIND",

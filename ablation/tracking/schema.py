@@ -19,8 +19,6 @@ import ast
 import json
 from typing import Any
 
-from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_TAG_VAL_LENGTH
-
 TAG_ROLE = "ablation.role"
 TAG_HASH = "ablation.config_hash"
 TAG_CELL_HASH = "ablation.cell_hash"
@@ -73,8 +71,10 @@ SWEEP_URI_ENV = "ABLATION_SWEEP_URI"
 #: why a seeds=auto job runs (its hydra.job.env_set), kept as the run's TAG_SEED_REASON
 SEED_REASON_ENV = "ABLATION_SEED_REASON"
 
-MAX_PARAM_LEN = MAX_PARAM_VAL_LENGTH  # MLflow's limit for one param value (6000)
-MAX_TAG_LEN = MAX_TAG_VAL_LENGTH  # MLflow's limit for one tag value (8000)
+#: MLflow's limits (mlflow.utils.validation; not imported here: this module must not load
+#: MLflow; tests/unit/test_tracking_limits.py checks they still agree)
+MAX_PARAM_LEN = 6000  # MLflow's limit for one param value
+MAX_TAG_LEN = 8000  # MLflow's limit for one tag value
 
 
 def metric_key(split: str, name: str) -> str:

@@ -28,10 +28,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
-
-from mlflow.tracking import MlflowClient
 
 from ablation.run.signals import deferred
 from ablation.tracking import outage
@@ -45,6 +43,9 @@ from ablation.tracking.uri import (
     resolve_uri,
     sqlite_path,
 )
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
 
 T = TypeVar("T")
 
@@ -218,6 +219,8 @@ def _create_sqlite_store(db: Path) -> None:
         leftover.unlink(missing_ok=True)
     if db.exists() and db.stat().st_size > 0:
         return  # an existing store (a 0-byte file is replaced: never half-built in place)
+    from mlflow.tracking import MlflowClient
+
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     # MlflowClient() opens the store (and builds its schema): a store call like any other
     retry(retry(MlflowClient, tracking_uri=f"sqlite:///{tmp}").search_experiments, max_results=1)
@@ -229,6 +232,8 @@ def client_for(uri: str) -> MlflowClient:
     """One client per URI and process to write with, created under the store lock."""
     uri = resolve_uri(uri)
     retry(check_store, uri)  # a server that stops answering is waited for, in a cell
+    from mlflow.tracking import MlflowClient  # here: a refused store never imports MLflow
+
     with store_lock(uri):
         db = sqlite_path(uri)
         try:
@@ -268,7 +273,7 @@ def open_reader(uri: str | None) -> MlflowClient:
     db = sqlite_path(uri)
     if db is not None:
         check_sqlite_file(db, reading=True)
-        return MlflowClient(tracking_uri=read_only_uri(db))
+        return _client(read_only_uri(db))
     folder = file_store_path(uri)
     if folder is not None and not (folder / ".trash").is_dir():
         what = "holds no MLflow file store" if folder.exists() else "does not exist"
@@ -278,4 +283,10 @@ def open_reader(uri: str | None) -> MlflowClient:
         )
     if is_remote(uri):
         check_server(uri, mode="read")
+    return _client(uri)
+
+
+def _client(uri: str) -> MlflowClient:
+    from mlflow.tracking import MlflowClient  # after the checks: a refused store never imports it
+
     return MlflowClient(tracking_uri=uri)
