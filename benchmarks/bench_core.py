@@ -12,7 +12,7 @@ second: above 1 means we are faster.
 Also: the float32 GEMM rate of (60000x784) @ (784x200), which bounds the
 full-batch step (its two big products have that size), in NumPy and PyTorch,
 into a fresh and into a preallocated result; the step's share of the best of
-the four; and the BLAS setup. Ends with a table of the targets (issue 9), a
+the four; and the BLAS setup. Ends with a table of the targets (issue 27), a
 verdict per row and a one-line verdict.
 
     python benchmarks/bench_core.py [--repeats N] [--quick]
@@ -299,15 +299,16 @@ def main() -> None:
     summary(ratios, share, best_gemm)
 
 
-TARGETS = [  # (figure, key into ratios, target, aim)
-    ("float32 step, batch 128, ours/torch", ("float32", 128, "torch"), 1.1, 1.2),
-    ("float32 step, full batch, ours/torch", ("float32", N_FULL, "torch"), 1.0, 1.2),
+TARGETS = [  # (figure, key into ratios, target, aim): issue 27 (the sklearn row: issue 9)
+    ("float32 step, batch 128, ours/torch", ("float32", 128, "torch"), 1.2, None),
+    ("float32 step, full batch, ours/torch", ("float32", N_FULL, "torch"), 1.1, None),
     ("float32 step, batch 128, ours/sklearn", ("float32", 128, "sklearn"), 1.3, None),
 ]
+GEMM_SHARE = 0.85  # the full-batch step's effective rate / the best GEMM rate of the run
 
 
 def summary(ratios: dict, share: float, best_gemm: str) -> None:
-    """Each target of issue 9 beside our figure, a verdict per row and one overall."""
+    """Each target beside our figure, a verdict per row and one overall."""
     rows = []
     for figure, key, target, aim in TARGETS:
         if key not in ratios:
@@ -315,8 +316,8 @@ def summary(ratios: dict, share: float, best_gemm: str) -> None:
             continue
         want = f">= {target}x" + (f" (aim {aim}x)" if aim else "")
         rows.append((figure, f"{ratios[key]:.2f}x", want, _word(ratios[key] >= target)))
-    gemm = f">= 75% of {best_gemm}"
-    rows.append(("full-batch step / GEMM rate", f"{share:.0%}", gemm, _word(share >= 0.75)))
+    gemm = f">= {GEMM_SHARE:.0%} of {best_gemm}"
+    rows.append(("full-batch step / GEMM rate", f"{share:.0%}", gemm, _word(share >= GEMM_SHARE)))
     header = ("figure", "ours", "target", "verdict")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     print("\nsummary")

@@ -82,8 +82,16 @@ def test_row_blocks_cover_every_row_once_in_near_equal_blocks(n):
     covered = np.concatenate([np.arange(n)[rows] for rows in blocks])
     np.testing.assert_array_equal(covered, np.arange(n))
     sizes = {rows.stop - rows.start for rows in blocks}
-    assert max(sizes) <= mlp.BLOCK_ROWS and max(sizes) - min(sizes) <= len(blocks)
-    assert len(blocks) == -(-n // mlp.BLOCK_ROWS)
+    assert max(sizes) <= mlp.BLOCK_ROWS and max(sizes) - min(sizes) <= 1
+    fewest = -(-n // mlp.BLOCK_ROWS)  # more than one block: a multiple of GROUPS, the least
+    expected = fewest if fewest == 1 else -(-fewest // mlp.GROUPS) * mlp.GROUPS
+    assert len(blocks) == expected
+
+
+@pytest.mark.parametrize("n", [42000, 60000, 10000])
+def test_more_than_one_block_gives_every_group_as_many_blocks(n):
+    groups = mlp._groups(n)
+    assert len(groups) == mlp.GROUPS and len({len(g) for g in groups}) == 1
 
 
 def test_predictions_and_evaluation_do_not_depend_on_the_row_blocks(monkeypatch):
@@ -91,7 +99,7 @@ def test_predictions_and_evaluation_do_not_depend_on_the_row_blocks(monkeypatch)
     X, y = rng.normal(size=(50, 6)), rng.integers(0, 3, size=50)
     net = MLP([6, 5, 4, 3], ["leaky_relu", "tanh"], init="random", seed=0, dtype="float64")
     whole = net.predict_proba(X), net.predict(X), net.evaluate(X, y)
-    monkeypatch.setattr(mlp, "BLOCK_ROWS", 7)  # 8 blocks, the last one shorter
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 7)  # 8 blocks of 6 or 7 rows
     blocked = net.predict_proba(X), net.predict(X), net.evaluate(X, y)
     np.testing.assert_allclose(blocked[0], whole[0], rtol=1e-14)
     np.testing.assert_array_equal(blocked[1], whole[1])
@@ -100,7 +108,7 @@ def test_predictions_and_evaluation_do_not_depend_on_the_row_blocks(monkeypatch)
 
 
 def test_results_are_bit_identical_for_any_thread_count(monkeypatch):
-    monkeypatch.setattr(mlp, "BLOCK_ROWS", 16)  # 13 blocks: every group and lane is used
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 16)  # 16 blocks: every group and lane is used
     rng = np.random.default_rng(1)
     X = rng.random((200, 12), dtype=np.float32)
     y = rng.integers(0, 4, size=200)

@@ -75,7 +75,7 @@ def test_divergence_raises_with_iteration_and_loss(digits):
 
 def test_threaded_divergence_is_reported_without_numpy_warnings(digits, monkeypatch):
     # fit() silences numpy's overflow warnings; the worker threads must inherit that
-    monkeypatch.setattr(mlp, "BLOCK_ROWS", 100)  # the 1347 training rows make 14 blocks
+    monkeypatch.setattr(mlp, "BLOCK_ROWS", 100)  # the 1347 training rows make 16 blocks
     X_tr, _, y_tr, _ = digits
     net = MLP([64, 200, 10], ["leaky_relu"], init="random", seed=0, threads=2)
     with warnings.catch_warnings():
