@@ -31,7 +31,10 @@ MLP_TASK = "ablation.run.mlp.train"
 #: not hashed, so the name may change without changing a hash.
 MLP_TASKS = (MLP_TASK, "ablation.train_cell.train")
 #: Fields of the ``task`` node that the framework reads; the rest are the task's own.
-TASK_FRAMEWORK_KEYS = ("_target_", "metric")
+TASK_FRAMEWORK_KEYS = ("_target_", "metric", "goal")
+#: The framework keys of ``task`` that say how results are judged, not what is computed:
+#: neither hashed nor a param of a user task's runs (the runs carry them as tags).
+JUDGING_KEYS = ("task.metric", "task.goal")
 
 
 def is_mlp_task(flat: dict[str, Any]) -> bool:
@@ -42,7 +45,8 @@ def is_mlp_task(flat: dict[str, Any]) -> bool:
 def task_keys(flat: dict[str, Any]) -> dict[str, Any]:
     """The keys that define what this task computes, plus where things are (filtered
     later): for the MLP everything but ``task.*``; for a user task ``seed``, the
-    framework's own settings and ``task.*`` except ``task.metric`` (what the report reads)."""
+    framework's own settings and ``task.*`` except ``task.metric`` and ``task.goal`` (how the
+    results are judged)."""
     if is_mlp_task(flat):
         return {k: v for k, v in flat.items() if not _under(k, "task")}
     return {
@@ -50,7 +54,7 @@ def task_keys(flat: dict[str, Any]) -> dict[str, Any]:
         for k, v in flat.items()
         if k == "seed"
         or any(_under(k, u) for u in UNHASHED_KEYS)
-        or (_under(k, "task") and k != "task.metric")
+        or (_under(k, "task") and k not in JUDGING_KEYS)
     }
 
 

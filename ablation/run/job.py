@@ -122,6 +122,8 @@ def run_cell(
         TAG_CELL: cell.label,
         TAG_OVERRIDES: " ".join(cell.overrides) or label,
         "ablation.git_commit": tracking.git_commit(),
+        tracking.TAG_METRIC: spec.task.metric,  # how the report and the sweep judge it
+        tracking.TAG_GOAL: spec.task.goal,
     }
     if parent:
         tags[TAG_PARENT] = parent
@@ -150,7 +152,7 @@ def run_cell(
             if cell.is_mlp:
                 metrics = train(cell, client, run_id, progress=progress, threads=threads)
             else:  # the user's _target_, with the same run, failure capture and resume
-                metrics = run_task(cell, client, run_id, progress=progress)
+                metrics = run_task(cell, client, run_id, progress=progress, name=label)
         metrics["time/total_s"] = time.perf_counter() - t_start
         buffer = tracking.MetricBuffer(client, run_id)
         buffer.add(metrics["_step"], {"time/total_s": metrics["time/total_s"]})

@@ -33,6 +33,9 @@ TAG_GIT_COMMIT = "ablation.git_commit"
 TAG_DATA_CHECKSUM = "ablation.data_checksum"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_SEED_REASON = "ablation.seed_reason"  # seeds=auto: why this run ran
+#: how results are judged (``task.metric``, ``task.goal`` max|min), on cell and sweep runs
+TAG_METRIC = "ablation.metric"
+TAG_GOAL = "ablation.goal"
 ROLE_SWEEP, ROLE_CELL = "sweep", "cell"
 
 #: Experiment tag MLflow's UI reads to choose its view, and our value (MLflow 3.x).
