@@ -59,7 +59,8 @@ def ready_text(links: list[tuple[str, str]], sweep: tuple[str, str] | None, base
     ]
     if sweep is not None:
         name, url = sweep
-        lines.append(f"  latest sweep run {name} (what happened, best cell, report.html): {url}")
+        lines.append("  latest sweep run (what happened, the best cell, report.html):")
+        lines.append(f"    {name}  {url}")
     lines.append('  (in the UI, the "Model training" switch at the top left keeps this view)')
     return "\n".join(lines)
 

@@ -19,8 +19,15 @@ from pathlib import Path
 STOP_TIMEOUT_S = 10.0
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-#: MLflow's start-up lines that are noise here (a note for model-registry users).
-DROPPED_NOTES = ("Registry store URI not provided",)
+#: MLflow's start-up lines that are noise here: a note for model-registry users, a
+#: deprecation inside MLflow (and the source line Python prints under it), our own
+#: readiness probes in the access log.
+DROPPED_NOTES = (
+    "Registry store URI not provided",
+    "DeprecationWarning",
+    "from starlette.middleware.wsgi import",
+    '"GET /health HTTP',
+)
 #: MLflow's note that contradicts our advice (it suggests ``--host 0.0.0.0``) ...
 HOST_NOTE = "--host 0.0.0.0"
 #: ... answered in one line instead (``{port}``: the UI's port).

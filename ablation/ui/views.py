@@ -24,6 +24,8 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState.ablation"
 TRAINING_VIEW = "workflowType=machine_learning"
 METRIC_COLUMNS = ("test/acc", "train/acc", "test/loss")
 MAX_PARAM_COLUMNS = 8
+#: The runs the saved view lists: the cells (not the sweeps' parent runs).
+CELLS_ONLY = f"tags.`{tracking.TAG_ROLE}` = '{tracking.ROLE_CELL}'"
 #: Params that tell the seeds of one cell apart: never a grouping key.
 SEED_PARAMS = ("seed", "data_seed")
 
@@ -50,7 +52,9 @@ def judged_by(runs: list) -> tuple[str, str]:
 def view_state(runs: list) -> dict:
     """A runs-table view: one row per cell (its seeds grouped, mean of each metric, the
     charts' min-max band), best cell first by the task's metric and goal, the params that
-    vary and the metrics as columns."""
+    vary and the metrics as columns. Only cell runs are listed (a search filter the user
+    can clear): a sweep's run has its own link, and its summary metrics would fill the
+    charts with one bar each."""
     values: dict[str, set[str]] = {}
     for run in runs:
         for key, value in run.data.params.items():
@@ -75,6 +79,8 @@ def view_state(runs: list) -> dict:
         "selectedColumns": columns,
         "groupBy": {"aggregateFunction": "average", "groupByKeys": group},
         "useGroupedValuesInCharts": True,
+        "searchFilter": CELLS_ONLY,
+        "hideEmptyCharts": True,
     }
 
 
