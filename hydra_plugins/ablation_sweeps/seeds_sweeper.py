@@ -223,12 +223,12 @@ class SeedsAutoSweeper(Sweeper):
             p, values = plans[key], states[key].values
             ref = states[key].reference
             detail = [f"n={p.n}"]
-            if values:
-                detail.insert(0, f"mean {math.fsum(values) / len(values):.4g}{unit}")
             if math.isfinite(p.half_width):
                 detail.append(f"±{p.half_width:.2f}")
             if ref is not None:
                 detail.append(f"paper {ref:g}")
+            if values:
+                detail.append(f"mean {math.fsum(values) / len(values):.4g}{unit}")
             cap = "" if p.decided else f", undecided at max_seeds={self.settings.max_seeds}"
             rows.append(f"{states[key].label}: {p.verdict} ({', '.join(detail)}){cap}")
         order = f"best {metric} first ({judge.GOAL_WORDS[goal]})"
