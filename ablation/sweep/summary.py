@@ -241,8 +241,13 @@ def describe_end(
 
 
 def wants_reference(cells: Sequence[Cell]) -> str | None:
-    """The paper's results when a cell of the grid is one of its Table 3 cells, else None."""
+    """The paper's results when a cell of the grid is one of its Table 3 cells and the cells
+    are judged by what the paper states (test/acc, higher is better), else None."""
     from ablation.report.reference import load_reference
+    from ablation.sweep.adaptive import REFERENCE_GOAL, REFERENCE_METRIC
+
+    if _judged_by(cells) != (REFERENCE_METRIC, REFERENCE_GOAL):
+        return None
 
     rows = load_reference(REFERENCE).rows
     for cell in cells:
