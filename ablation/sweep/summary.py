@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ablation import tracking
 from ablation.cell.cell import Cell, varying_keys
+from ablation.naming import format_duration
 from ablation.sweep import judge
 
 log = logging.getLogger("ablation")
@@ -224,8 +225,6 @@ def describe_end(
     run = tracking.retry(client.get_run, parent_id)
     tags = run.data.tags
     wall = max(time.time() - (run.info.start_time or 0) / 1000, 0.0)
-    from ablation.naming import format_duration
-
     head = (
         f"**Sweep of {len(cells)} cells, done in {format_duration(wall)}**: "
         f"{finished} trained, {failed} failed, {skipped} skipped (already FINISHED)."
