@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (Python 3.11):
-#   make demo   # a small real sweep of the paper's grid on MNIST + its report
+#   make demo   # a one-minute digits study, then the paper's grid on MNIST, with reports
 #   make test   # the test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -20,11 +20,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-compile -e ".[dev,ray,slurm]"
 	touch $(STAMP)
 
-# The paper's 2x2x2 grid (init x reg x data) over 2 seeds, short training, one cell at a time
-# on every core (the auto launcher's choice for full-batch cells).
+# First a one-minute study on scikit-learn's 8x8 digits (init x reg, 3 seeds: contrasts with
+# intervals), then the paper's 2x2x2 grid (init x reg x data) on MNIST over 3 seeds with a short
+# budget (40 full-batch steps), one cell at a time on every core (the auto launcher's choice for
+# full-batch cells); each with its report.
 demo: $(STAMP)
-	$(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1 \
-	    optim.iterations=60 experiment_name=demo
+	$(PY) -m ablation -m data=digits init=random,kaiming reg=none,l2 seed=0,1,2 \
+	    optim.iterations=40 experiment_name=demo_digits
+	$(PY) -m ablation.report --experiment demo_digits
+	$(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1,2 \
+	    optim.iterations=40 experiment_name=demo
 	$(PY) -m ablation.report --experiment demo
 
 # Debian's chromium lets a test open the HTML report headless, and Debian's postgresql runs

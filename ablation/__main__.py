@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ablation.config.primary import check_study_file
 from ablation.config.schema import package_dir, register_configs
 from ablation.errors import exit_status, print_error, quiet_store_tracebacks
 from ablation.run.signals import as_interrupted, ignore_stop_signals, raise_on_stop_signals
@@ -100,6 +101,9 @@ def main() -> None:
     quiet_store_tracebacks()
     try:
         with raise_on_stop_signals(), _hydra_raises(), warnings.catch_warnings():
+            # a study yaml without `defaults: [config, _self_]`: one line, before Hydra
+            # creates anything (it would hint `+seed` and leave multirun/ folders)
+            check_study_file(sys.argv[1:])
             # conf/hydra/launcher/{ray,submitit_slurm}.yaml shadow the plugins' configs on purpose
             warnings.filterwarnings(
                 "ignore", message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema"

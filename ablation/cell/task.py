@@ -5,7 +5,7 @@ The framework calls ``train(cfg, log)`` once per cell and owns everything around
 launchers, the report)::
 
     def train(cfg: dict, log) -> dict[str, float]:
-        # cfg: the task's own fields (task.* without _target_ and metric) plus "seed"
+        # cfg: the task's own fields (task.* but _target_, metric, goal) plus "seed"
         for step in range(cfg["epochs"]):
             ...
             log.metrics({"train/loss": loss, "test/acc": acc}, step=step)
@@ -119,13 +119,14 @@ def user_config(task_node: Mapping[str, Any], seed: int) -> dict[str, Any]:
 
 
 def task_label(target: str, own: Mapping[str, Any]) -> str:
-    """``train alpha=0.0001 loss=hinge``: the function and its scalar fields."""
-    parts = [target.rsplit(".", 1)[-1]]
+    """``alpha=0.0001 loss=hinge``: the task's scalar fields (the function's name when it
+    has none). A sweep shows only the fields that vary (the run names, the best cell)."""
+    parts = []
     for key, value in own.items():
         if isinstance(value, bool | int | float | str) or value is None:
             shown = f"{value:g}" if isinstance(value, float) else value
             parts.append(f"{key}={shown}")
-    return " ".join(parts)
+    return " ".join(parts) or target.rsplit(".", 1)[-1]
 
 
 class TaskLog:
@@ -216,18 +217,22 @@ def _final_metrics(result: Any, logged: dict[str, float]) -> dict[str, float]:
     return final
 
 
-def run_task(cell, client, run_id: str, *, progress: bool) -> dict[str, float]:
+def run_task(
+    cell, client, run_id: str, *, progress: bool, name: str | None = None
+) -> dict[str, float]:
     """Call the cell's task in its claimed run; log its final metrics; return them (with
-    ``_step``, the step they are logged at). The run's status is the caller's business."""
+    ``_step``, the step they are logged at). The run's status is the caller's business.
+    ``name``: how progress lines name the run (default: the cell's label)."""
     from ablation import tracking
 
     spec = cell.config.task
     function = resolve(spec._target_)
     own = {k: v for k, v in cell.task_args.items() if k != "seed"}
-    settings = {"task": {"_target_": spec._target_, "metric": spec.metric, **own}}
+    framework = {"_target_": spec._target_, "metric": spec.metric, "goal": spec.goal}
+    settings = {"task": {**framework, **own}}
     settings["seed"] = cell.config.seed
     tracking.retry(client.log_text, run_id, OmegaConf.to_yaml(settings), "config.yaml")
-    task_log = TaskLog(client, run_id, cell.label, progress_bar=progress)
+    task_log = TaskLog(client, run_id, name or cell.label, progress_bar=progress)
     tic = time.perf_counter()
     try:
         result = function(dict(cell.task_args), task_log)

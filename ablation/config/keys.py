@@ -81,7 +81,10 @@ KEYS: dict[str, Meaning] = {
     # the task node: a user task's own fields; for the MLP not hashed (its name may change)
     "task": Meaning(tasks=USER),
     "task._target_": Meaning(tasks=USER),
-    "task.metric": Meaning(tasks=NEITHER),  # what the report reads, not what is computed
+    # how results are judged (compared by which metric, higher or lower better), not what
+    # is computed: neither hashed nor a param (the runs carry them as tags)
+    "task.metric": Meaning(tasks=NEITHER),
+    "task.goal": Meaning(tasks=NEITHER),
     # not config keys, but typed overrides: the seeds=auto group and Hydra's own node
     "seeds": Meaning(hashed=False, param=NEVER, named=False, shown=False, tasks=NEITHER),
     "hydra": Meaning(hashed=False, param=NEVER, named=False, tasks=NEITHER),

@@ -51,6 +51,8 @@ __all__ = [
 #: none; l2: a penalty l2/2 * sum ||W||^2 added to the loss of every batch (the paper's);
 #: wd: decoupled weight decay, W *= 1 - lr * wd before every update (AdamW's form).
 REGULARISERS = ("none", "l2", "wd")
+#: task.goal: higher is better (max) or lower is better (min)
+GOALS = ("max", "min")
 
 
 def is_full_batch(optim_name: str) -> bool:
@@ -216,6 +218,8 @@ class TaskConfig:
     _target_: str = MLP_TASK
     #: the metric the task's results are judged by (the report's response)
     metric: str = "test/acc"
+    #: which way is better for ``metric``: max (accuracy, F1) or min (error, loss, time)
+    goal: str = "max"
 
     def __post_init__(self) -> None:
         target = self._target_.strip()
@@ -226,6 +230,11 @@ class TaskConfig:
             )
         if not self.metric.strip():
             raise ConfigError("task.metric is empty; name the metric to judge by, e.g. test/acc")
+        if self.goal not in GOALS:
+            raise ConfigError(
+                f"task.goal={self.goal!r} is not a valid choice; choose max (higher "
+                f"{self.metric} is better) or min (lower is better)"
+            )
 
 
 @dataclass

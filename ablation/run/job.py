@@ -110,7 +110,7 @@ def run_cell(
         if run_id is None:
             log.info(f"skip {cell.shown}: run {owner.info.run_id} has it ({owner.info.status})")
             return CellResult("SKIPPED", owner.info.run_id, label)
-        metrics = _train(cell, client, run_id, progress, blas_threads)
+        metrics = _train(cell, client, run_id, progress, blas_threads, label)
         _finish(client, run_id, metrics, time.perf_counter() - t_start)
     except Exception as err:
         reason = _failed(client, run_id, err, cell.shown)  # re-raises what is not the cell's
@@ -166,6 +166,8 @@ def _cell_tags(cell: Cell, label: str, sweep: SweepInfo | None) -> dict[str, str
         TAG_CELL: cell.label,
         TAG_OVERRIDES: " ".join(cell.overrides) or label,
         tracking.TAG_GIT_COMMIT: tracking.git_commit(),
+        tracking.TAG_METRIC: spec.task.metric,  # how the report and the sweep judge it
+        tracking.TAG_GOAL: spec.task.goal,
     }
     if sweep and sweep.parent_run_id:
         tags[TAG_PARENT] = sweep.parent_run_id
@@ -183,7 +185,9 @@ def _claim(client, exp_id: str, cell: Cell, label: str, tags: dict[str, str]):
     return tracking.claim_cell(client, exp_id, cell.config_hash, name=label, tags=tags)
 
 
-def _train(cell: Cell, client, run_id: str, progress: bool, blas_threads: int | None) -> dict:
+def _train(
+    cell: Cell, client, run_id: str, progress: bool, blas_threads: int | None, label: str
+) -> dict:
     """Log the params, then train: the built-in MLP or the user's ``_target_`` (with the
     same run, failure capture and resume); returns the final metrics."""
     tracking.log_params(client, run_id, cell.params)
@@ -192,7 +196,7 @@ def _train(cell: Cell, client, run_id: str, progress: bool, blas_threads: int | 
     with threadpool_limits(limits=blas):
         if cell.is_mlp:
             return train(cell, client, run_id, progress=progress, threads=threads)
-        return run_task(cell, client, run_id, progress=progress)
+        return run_task(cell, client, run_id, progress=progress, name=label)
 
 
 def _finish(client, run_id: str, metrics: dict, total_s: float) -> None:

@@ -20,15 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ablation.errors import ConfigError
+from ablation.sweep import judge
 
 #: The one sentence that states the rule (README, the sweep's log, the parent run).
 AUTO_RULE = (
     "seeds=auto: every cell first runs {min_seeds} seeds; after each round a cell is decided "
     "when, with at least 3 finished seeds, its verdict against the paper's test accuracy is "
     "within, above or below (cells that are a row of the paper's table), or else its 95% "
-    "t-interval of test accuracy is at most ±{precision:g} points wide; each undecided cell "
+    "t-interval of {what} is at most ±{precision:g} {unit} wide; each undecided cell "
     "gets {batch} more seed(s) per round until it is decided or has {max_seeds} seeds."
 )
+#: The metric and goal the paper's rows are stated in: the reference applies only to them.
+REFERENCE_METRIC, REFERENCE_GOAL = "test/acc", "max"
 #: Seed keys a ``seeds=auto`` sweep schedules itself (``data_seed`` stays the user's).
 SEED_KEY = "seed"
 #: The packaged paper results (``ablation.report.reference``), found without importing
@@ -72,7 +75,15 @@ class AutoSettings:
 
     @property
     def rule(self) -> str:
-        return AUTO_RULE.format(**self.__dict__)
+        return self.rule_for("test/acc")
+
+    def rule_for(self, metric: str) -> str:
+        """The rule for cells judged by ``metric`` (``task.metric``): accuracies in points,
+        any other metric in its own units."""
+        if judge.is_accuracy(metric):
+            what = "test accuracy" if metric == "test/acc" else metric
+            return AUTO_RULE.format(**self.__dict__, what=what, unit="points")
+        return AUTO_RULE.format(**self.__dict__, what=metric, unit=f"(in {metric}'s own units)")
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class CellState:
 
     label: str
     scheduled: int  # seeds 0 .. scheduled-1 have been launched
-    values: tuple[float, ...]  # final test accuracy (%) of its FINISHED seeds
+    values: tuple[float, ...]  # final task.metric of its FINISHED seeds (accuracies in %)
     reference: float | None = None  # the paper's test accuracy (%), if the cell is a row
 
 
@@ -138,6 +149,19 @@ def plan_round(
     return {key: plan_cell(state, settings, next_round) for key, state in cells.items()}
 
 
+def metric_values(runs: Sequence, metric: str) -> tuple[float, ...]:
+    """``metric`` of the FINISHED runs given (None: not run), in points for accuracies."""
+    scale = judge.percent_scale(metric)
+    return tuple(scale * r.data.metrics[metric] for r in runs if r and metric in r.data.metrics)
+
+
+def best_first(states: Mapping[str, CellState], goal: str) -> list[str]:
+    """The cells' keys from the best mean to the worst (``task.goal``); cells without a
+    finished seed last."""
+    means = {k: math.fsum(s.values) / len(s.values) for k, s in states.items() if s.values}
+    return [*judge.best_first(means, goal), *(k for k in states if k not in means)]
+
+
 def first_round_reason(settings: AutoSettings) -> str:
     return f"round 1: the first {settings.min_seeds} seeds of every cell"
 
@@ -179,10 +203,13 @@ def settings_of(sweeper_cfg) -> AutoSettings:
 # --- the paper's rows ----------------------------------------------------------------------
 
 
-def paper_value(params: Mapping[str, object], reference) -> float | None:
+def paper_value(
+    params: Mapping[str, object], reference, metric: str = "test/acc", goal: str = "max"
+) -> float | None:
     """The paper's test accuracy (%) when a cell (its flattened params) is a row of
-    ``reference`` (an ``ablation.report.reference.Reference``) in the paper's setting."""
-    if reference is None:
+    ``reference`` (an ``ablation.report.reference.Reference``) in the paper's setting, and
+    the cells are judged by what the paper states (test/acc, higher is better)."""
+    if reference is None or (metric, goal) != (REFERENCE_METRIC, REFERENCE_GOAL):
         return None
     from ablation.report.cells import data_label
 

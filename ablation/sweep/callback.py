@@ -241,7 +241,7 @@ class SweepCallback(Callback):
         finished = sum(r.info.status == "FINISHED" for r in children)
         grid = sweep_summary.grid_runs(client, self.exp_id, self.cells, self.parent_id)
         best = sweep_summary.summarise(
-            client, self.parent_id, len(self.cells), finished, len(failed), grid
+            client, self.parent_id, self.cells, finished, len(failed), grid, failed_lines=lines
         )
         first = self.cells[0].config
         if first.report:

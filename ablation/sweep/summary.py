@@ -20,12 +20,16 @@ from pathlib import Path
 
 from ablation import tracking
 from ablation.cell.cell import Cell, varying_keys
+from ablation.naming import format_duration
+from ablation.sweep import judge
 
 log = logging.getLogger("ablation")
 
 NOTE_TAG = tracking.schema.TAG_NOTE  # MLflow's run description (the "Description" box)
 BEST_CELL_TAG = tracking.schema.TAG_BEST_CELL
 BEST_RUN_TAG = tracking.schema.TAG_BEST_RUN
+COMMAND_TAG = tracking.schema.TAG_COMMAND  # the command as typed (for the description at the end)
+VARIES_TAG = tracking.schema.TAG_VARIES  # what the grid varies, comma-separated
 REFERENCE = "ghimire2023"
 #: Accuracies are stored as fractions in [0, 1] (MLflow's convention); shown with percent.
 ACC_UNIT = "fraction in [0, 1]"
@@ -55,15 +59,30 @@ def fixed_levels(cells: Sequence[Cell], varies: Sequence[str]) -> dict[str, str]
 
 
 def acc_text(value: float) -> str:
-    return f"{value:.4f} ({value:.2%})"
+    return judge.value_text("test/acc", value)
+
+
+def _judged_by(cells: Sequence[Cell]) -> tuple[str, str]:
+    """(metric, goal) of the sweep: its cells' ``task.metric`` and ``task.goal``."""
+    task = cells[0].config.task
+    return task.metric, task.goal
 
 
 def description(command: str, cells: Sequence[Cell], n_todo: int, varies: Sequence[str]) -> str:
-    """The parent run's description (markdown): the command, the grid, where the report is."""
-    grid = grid_levels(cells, varies)
-    lines = [
+    """The parent run's description (markdown) at the start: the command, the grid."""
+    head = (
         f"**Sweep of {len(cells)} cells**: {n_todo} to run, "
-        f"{len(cells) - n_todo} already FINISHED in this experiment.",
+        f"{len(cells) - n_todo} already FINISHED in this experiment."
+    )
+    return _describe(head, command, cells, varies, "is in this run's Artifacts when the sweep ends")
+
+
+def _describe(head: str, command: str, cells, varies, report: str) -> str:
+    grid = grid_levels(cells, varies)
+    metric, goal = _judged_by(cells)
+    units = [m for m in dict.fromkeys([metric, "test/acc", "train/acc"]) if judge.is_accuracy(m)]
+    lines = [
+        head,
         "",
         f"    {command}",
         "",
@@ -73,17 +92,26 @@ def description(command: str, cells: Sequence[Cell], n_todo: int, varies: Sequen
         "",
         "Fixed: " + (", ".join(f"{k}={v}" for k, v in fixed_levels(cells, varies).items()) or "-"),
         "",
-        f"Accuracies (`test/acc`, `train/acc`) are stored as a {ACC_UNIT}.",
-        "The report of the grid (report.html) is in this run's Artifacts when the sweep ends.",
+        f"Cells are compared by `{metric}` ({judge.GOAL_WORDS[goal]}: `task.goal={goal}`).",
     ]
+    if units:
+        keys = ", ".join(f"`{m}`" for m in units)
+        lines.append(f"Accuracies ({keys}) are stored as a {ACC_UNIT}.")
+    lines.append(f"The report of the grid (report.html) {report}.")
     return "\n".join(lines)
 
 
 def describe_start(
     client, parent_id: str, command: str, cells: Sequence[Cell], n_todo: int, varies: list[str]
 ) -> None:
-    """Description and grid params (``grid.init = random,kaiming``) on a new parent run."""
-    tracking.set_tags(client, parent_id, {NOTE_TAG: description(command, cells, n_todo, varies)})
+    """Description, grid params (``grid.init = random,kaiming``) and how the cells are
+    judged (tags ``ablation.metric``, ``ablation.goal``) on a new parent run."""
+    metric, goal = _judged_by(cells)
+    tags = {NOTE_TAG: description(command, cells, n_todo, varies)}
+    tags |= {tracking.TAG_METRIC: metric, tracking.TAG_GOAL: goal}
+    tags[COMMAND_TAG] = command[: tracking.MAX_TAG_LEN]
+    tags[VARIES_TAG] = ",".join(varies)[: tracking.MAX_TAG_LEN]
+    tracking.set_tags(client, parent_id, tags)
     params = {f"grid.{k}": v for k, v in grid_levels(cells, varies).items()}
     params["grid.cells"] = len(cells)
     tracking.log_params(client, parent_id, params)
@@ -102,26 +130,52 @@ def grid_runs(client, exp_id: str, cells: Sequence[Cell], parent_id: str) -> lis
     ]
 
 
-def best_cell(runs: list) -> tuple[str, float, str] | None:
-    """(cell label, mean test/acc over its finished seeds, best seed's run id) of the best."""
+def best_cell(
+    runs: list, metric: str = "test/acc", goal: str = "max"
+) -> tuple[str, float, str] | None:
+    """(cell label, mean ``metric`` over its finished seeds, best seed's run id) of the
+    cell with the best mean in the direction of ``goal``."""
     by_cell: dict[str, list] = {}
     for run in runs:
-        if run.info.status == "FINISHED" and "test/acc" in run.data.metrics:
+        if run.info.status == "FINISHED" and metric in run.data.metrics:
             by_cell.setdefault(run.data.tags.get(tracking.TAG_CELL_HASH, ""), []).append(run)
-    if not by_cell:
+    values = {k: [r.data.metrics[metric] for r in rs] for k, rs in by_cell.items()}
+    key = judge.best_key(values, goal)
+    if key is None:
         return None
-    best = max(by_cell.values(), key=lambda rs: statistics.mean(_acc(r) for r in rs))
-    top = max(best, key=_acc)
+    best = by_cell[key]
+    top = max(best, key=lambda r: judge.sign(goal) * r.data.metrics[metric])
     label = top.data.tags.get(tracking.TAG_CELL, top.info.run_name)
-    return label, statistics.mean(_acc(r) for r in best), top.info.run_id
+    return label, statistics.mean(values[key]), top.info.run_id
 
 
-def _acc(run) -> float:
-    return run.data.metrics["test/acc"]
+def varying_label(cells: Sequence[Cell], cell_hash: str, varies: Sequence[str]) -> str | None:
+    """The cell's levels of what varies in the grid (``task.C=0.01``), without the seeds."""
+    shown = [k for k in varies if k not in ("seed", "data_seed")]
+    for cell in cells:
+        if cell.cell_hash == cell_hash and shown:
+            levels = cell.levels()
+            return " ".join(f"{k}={_level(levels.get(k))}" for k in shown)
+    return None
 
 
-def summarise(client, parent_id: str, n_cells: int, finished: int, failed: int, runs: list):
-    """Summary metrics and the best cell on the parent run; one line for the console."""
+def _level(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def summarise(
+    client,
+    parent_id: str,
+    cells: Sequence[Cell],
+    finished: int,
+    failed: int,
+    runs: list,
+    *,
+    failed_lines: Sequence[str] = (),
+) -> str:
+    """Summary metrics and the best cell (by ``task.metric`` and ``task.goal``) on the parent
+    run, its description rewritten with what happened; one line for the console."""
+    metric, goal = _judged_by(cells)
     newest: dict[str, object] = {}
     for run in runs:  # newest FINISHED run per config: what the report compares too
         key = run.data.tags.get(tracking.TAG_HASH)
@@ -129,27 +183,70 @@ def summarise(client, parent_id: str, n_cells: int, finished: int, failed: int, 
             key not in newest or run.info.start_time > newest[key].info.start_time
         ):
             newest[key] = run
+    skipped = max(len(cells) - finished - failed, 0)
     metrics = {
         "sweep/cells_finished": finished,
         "sweep/cells_failed": failed,
-        "sweep/cells_skipped": max(n_cells - finished - failed, 0),
+        "sweep/cells_skipped": skipped,
     }
-    best = best_cell(list(newest.values()))
-    line = ""
+    best = best_cell(list(newest.values()), metric, goal)
+    line = best_text = ""
     if best is not None:
-        label, acc, run_id = best
-        metrics["sweep/best_test_acc"] = acc
+        label, mean, run_id = best
+        metrics[judge.summary_metric_key(metric)] = mean
         tracking.set_tags(client, parent_id, {BEST_CELL_TAG: label, BEST_RUN_TAG: run_id})
-        line = f"best cell {label}: test/acc {acc_text(acc)} (mean over seeds)"
+        top = tracking.retry(client.get_run, run_id)
+        varies = varying_keys(cells)
+        shown = varying_label(cells, top.data.tags.get(tracking.TAG_CELL_HASH, ""), varies)
+        direction = "highest" if goal == "max" else "lowest"
+        best_text = (
+            f"best cell {shown or label}: {metric} {judge.value_text(metric, mean)} "
+            f"({direction} mean over seeds)"
+        )
+        line = best_text
     buffer = tracking.MetricBuffer(client, parent_id)
     buffer.add(0, metrics)
     buffer.flush()
+    describe_end(client, parent_id, cells, finished, failed, skipped, best_text, failed_lines)
     return line
 
 
+def describe_end(
+    client,
+    parent_id: str,
+    cells: Sequence[Cell],
+    finished: int,
+    failed: int,
+    skipped: int,
+    best_text: str,
+    failed_lines: Sequence[str] = (),
+) -> None:
+    """Rewrite the parent run's description with what happened: counts, wall time, best."""
+    run = tracking.retry(client.get_run, parent_id)
+    tags = run.data.tags
+    wall = max(time.time() - (run.info.start_time or 0) / 1000, 0.0)
+    head = (
+        f"**Sweep of {len(cells)} cells, done in {format_duration(wall)}**: "
+        f"{finished} trained, {failed} failed, {skipped} skipped (already FINISHED)."
+    )
+    if best_text:
+        head += f"\n\n{best_text[0].upper()}{best_text[1:]}."
+    if failed_lines:
+        head += "\n\nFailed:\n" + "\n".join(f"- `{x}`" for x in failed_lines[:20])
+    command = tags.get(COMMAND_TAG, command_line())
+    varies = [k for k in tags.get(VARIES_TAG, "").split(",") if k] or varying_keys(cells)
+    text = _describe(head, command, cells, varies, "is in this run's Artifacts")
+    tracking.set_tags(client, parent_id, {NOTE_TAG: text[: tracking.MAX_TAG_LEN]})
+
+
 def wants_reference(cells: Sequence[Cell]) -> str | None:
-    """The paper's results when a cell of the grid is one of its Table 3 cells, else None."""
+    """The paper's results when a cell of the grid is one of its Table 3 cells and the cells
+    are judged by what the paper states (test/acc, higher is better), else None."""
     from ablation.report.reference import load_reference
+    from ablation.sweep.adaptive import REFERENCE_GOAL, REFERENCE_METRIC
+
+    if _judged_by(cells) != (REFERENCE_METRIC, REFERENCE_GOAL):
+        return None
 
     rows = load_reference(REFERENCE).rows
     for cell in cells:

@@ -38,6 +38,13 @@ TAG_SEED_REASON = "ablation.seed_reason"  # seeds=auto: why this run ran
 TAG_DATA_SOURCE = "ablation.data_source"  # where the cell's data came from, for humans
 TAG_THREADS = "ablation.threads"  # the MLP's row-block threads
 TAG_BLAS_THREADS = "ablation.blas_threads"  # the BLAS limit ("all": none)
+#: how results are judged (``task.metric``, ``task.goal`` max|min), on cell and sweep runs
+TAG_METRIC = "ablation.metric"
+TAG_GOAL = "ablation.goal"
+#: on the sweep run: the command as typed and what the grid varies (comma-separated), for
+#: the description written at the sweep's end
+TAG_COMMAND = "ablation.command"
+TAG_VARIES = "ablation.varies"
 ROLE_SWEEP, ROLE_CELL = "sweep", "cell"
 
 # tags of a sweep's parent run

@@ -1,4 +1,4 @@
-"""A PyTorch model as an ablation task (documented, not run by the tests: torch is optional).
+"""A PyTorch model as an ablation task (torch is optional; the tests run it when installed).
 
     pip install torch
     python -m ablation -cd examples/torch_mlp -cn torch_digits

@@ -75,7 +75,8 @@ class SeedsAutoSweeper(Sweeper):
         with user_errors():
             units = self._grid(grid)  # one override list per cell, without the seed
             reference = self._reference()
-        log.info(self.settings.rule)
+        metric, goal = self._judged_by(units)
+        log.info(self.settings.rule_for(metric))
 
         names = _short_names(units)
         seeds: dict[str, list[int]] = {key: [] for key in units}
@@ -104,8 +105,12 @@ class SeedsAutoSweeper(Sweeper):
                 key: adaptive.CellState(
                     label=names[key] or self.cells[key, 0].label,
                     scheduled=len(seeds[key]),
-                    values=_values(done, [self.cells[key, s] for s in seeds[key]]),
-                    reference=adaptive.paper_value(self.cells[key, 0].params, reference),
+                    values=adaptive.metric_values(
+                        [done.get(self.cells[key, s].config_hash) for s in seeds[key]], metric
+                    ),
+                    reference=adaptive.paper_value(
+                        self.cells[key, 0].params, reference, metric, goal
+                    ),
                 )
                 for key in units
             }
@@ -114,7 +119,7 @@ class SeedsAutoSweeper(Sweeper):
             todo = {k: list(p.next_seeds) for k, p in plans.items() if p.next_seeds}
             reason = {k: plans[k].reason for k in todo}
             self._log_round(round_no, plans)
-        self._summary(plans, states, round_no - 1)
+        self._summary(plans, states, round_no - 1, metric, goal)
         return returns
 
     # -- helpers ------------------------------------------------------------------------
@@ -135,6 +140,14 @@ class SeedsAutoSweeper(Sweeper):
     def _cell(self, overrides: list[str], seed: int):
         """One job, composed and validated exactly as the launcher will run it."""
         return self._builder.cell([*overrides, f"seed={seed}"])
+
+    def _judged_by(self, units: dict[str, list[str]]) -> tuple[str, str]:
+        """(task.metric, task.goal) of the sweep, from its first cell (validated here)."""
+        from ablation.errors import user_errors
+
+        with user_errors():
+            task = self._cell(next(iter(units.values())), 0).config.task
+        return task.metric, task.goal
 
     def _reference(self):
         if not self.settings.reference:
@@ -194,25 +207,33 @@ class SeedsAutoSweeper(Sweeper):
         tail = f"; round {round_no}: {len(lines)} more run(s)" if lines else "; no more rounds"
         log.info(head + tail + "".join(f"\n{line}" for line in lines))
 
-    def _summary(self, plans, states, rounds: int) -> None:
-        """The last verdict of every cell, on the console and on the parent run."""
+    def _summary(self, plans, states, rounds: int, metric: str, goal: str) -> None:
+        """The last verdict of every cell, best first by ``task.metric`` in the direction of
+        ``task.goal``, with its mean, on the console and on the parent run."""
         from ablation import tracking
+        from ablation.sweep import adaptive, judge
 
+        unit = "%" if judge.is_accuracy(metric) else ""
         rows = []
-        for key, p in plans.items():
+        for key in adaptive.best_first(states, goal):
+            p, values = plans[key], states[key].values
             ref = states[key].reference
             detail = [f"n={p.n}"]
             if math.isfinite(p.half_width):
                 detail.append(f"±{p.half_width:.2f}")
             if ref is not None:
                 detail.append(f"paper {ref:g}")
+            if values:
+                detail.append(f"mean {math.fsum(values) / len(values):.4g}{unit}")
             cap = "" if p.decided else f", undecided at max_seeds={self.settings.max_seeds}"
             rows.append(f"{states[key].label}: {p.verdict} ({', '.join(detail)}){cap}")
-        log.info("seeds=auto verdicts:\n  " + "\n  ".join(rows))
+        order = f"best {metric} first ({judge.GOAL_WORDS[goal]})"
+        log.info(f"seeds=auto verdicts, {order}:\n  " + "\n  ".join(rows))
         parent = _env_value(self.config, tracking.PARENT_ENV)
         if parent:
             client, _ = self._store()
-            text = f"{self.settings.rule}\n{rounds} round(s)\n" + "\n".join(rows) + "\n"
+            rule = self.settings.rule_for(metric)
+            text = f"{rule}\n{rounds} round(s); {order}\n" + "\n".join(rows) + "\n"
             tracking.retry(client.log_text, parent, text, "seeds_auto.txt")
             tracking.set_tags(
                 client,
@@ -225,14 +246,6 @@ class SeedsAutoSweeper(Sweeper):
                     ),
                 },
             )
-
-
-def _values(done: dict[str, Any], cells: list) -> tuple[float, ...]:
-    """Final test accuracies (%) of the cells' FINISHED runs."""
-    runs = [done.get(c.config_hash) for c in cells]
-    return tuple(
-        100.0 * r.data.metrics["test/acc"] for r in runs if r and "test/acc" in r.data.metrics
-    )
 
 
 def _short_names(units: dict[str, list[str]]) -> dict[str, str]:

@@ -4,6 +4,7 @@ browser (headless Chromium), a clean stop on SIGTERM, a busy port, a non-loopbac
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -129,6 +130,13 @@ def _cell_names(uri: str) -> list[str]:
     return [r.info.run_name for r in runs]
 
 
+def _parent_ids(uri: str) -> list[str]:
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("ablation")
+    runs = client.search_runs([exp.experiment_id], "tags.`ablation.role` = 'sweep'")
+    return [r.info.run_id for r in runs]
+
+
 def _dump_dom(url: str, profile: Path) -> str:
     cmd = [
         CHROMIUM,
@@ -175,6 +183,32 @@ def test_printed_link_opens_the_training_view_and_sigterm_leaves_nothing(sweep_s
             assert name in dom, f"run {name!r} not in the runs table"
         assert "init.name" in dom, "the shared view did not add the varying param as a column"
         assert "Sort: test/acc" in dom
+        # seeds grouped by cell: MLflow's groupBy, saved in the view the link loads
+        exp = MlflowClient(uri).get_experiment_by_name("ablation")
+        view = json.loads(exp.tags[ui.SHARED_VIEW_TAG])
+        assert view["groupBy"] == {
+            "aggregateFunction": "average",
+            "groupByKeys": [{"mode": "param", "groupByData": "init.name"}],
+        }
+        assert view["useGroupedValuesInCharts"] is True
+        for level in ("kaiming", "random"):  # one key: MLflow names a group by its value
+            assert f"Group: {level}" in dom, "the runs table is not grouped by cell"
+        assert "Group by: init.name" in dom
+
+        # the sweep's run: its link in the training view, its description says what happened
+        (sweep_link,) = re.findall(r"^\s+sweep init .*\s(http://\S+)$", app.output, flags=re.M)
+        assert "latest sweep run (what happened, the best cell, report.html):" in app.output
+        (parent,) = _parent_ids(uri)
+        assert sweep_link.endswith(f"/runs/{parent}?workflowType=machine_learning")
+        page = _dump_dom(sweep_link, tmp_path / "profile-sweep")
+        assert "Sweep of 2 cells, done in" in page and "2 trained, 0 failed, 0 skipped" in page
+        assert "Best cell init=" in page
+        for genai in ("Token Usage", "Latency", "Detect Issues"):
+            assert genai not in page, f"the run page opened in GenAI mode ({genai!r})"
+        # MLflow's own advice to bind 0.0.0.0 is answered by ours, in one line
+        assert "To allow connections from other hosts" not in app.output
+        assert f"ssh -L {port}:127.0.0.1:{port}" in app.output
+        assert "DeprecationWarning" not in app.output and "GET /health" not in app.output
 
         below = _descendants(app.popen.pid)
         assert below, "the MLflow server runs under ablation.ui"

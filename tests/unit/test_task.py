@@ -75,7 +75,7 @@ def test_a_user_task_is_defined_by_its_own_fields_and_seed(cell_of):
         "experiment_name": "ablation",  # as every run logs them
         "rerun": False,
     }
-    assert cell.label == "train_constant alpha=0.001 loss=hinge"
+    assert cell.label == "alpha=0.001 loss=hinge"  # no function name: it is the same for all
     # its own fields and the seed change the run; the MLP's groups do not reach it
     assert cell_of(USER_TASK, "task.alpha=0.01", "task.loss=hinge", "seed=2").config_hash != (
         cell.config_hash
@@ -84,6 +84,9 @@ def test_a_user_task_is_defined_by_its_own_fields_and_seed(cell_of):
     assert same.config_hash == cell.config_hash
     metric = cell_of(USER_TASK, "task.alpha=0.001", "task.loss=hinge", "seed=2", "task.metric=x/y")
     assert metric.config_hash == cell.config_hash  # what the report reads, not what is computed
+    goal = cell_of(USER_TASK, "task.alpha=0.001", "task.loss=hinge", "seed=2", "task.goal=min")
+    assert goal.config_hash == cell.config_hash and goal.config.task.goal == "min"
+    assert "task.goal" not in goal.params and "goal" not in goal.task_args  # a tag, not a param
     other_seed = cell_of(USER_TASK, "task.alpha=0.001", "task.loss=hinge", "seed=3")
     assert other_seed.config_hash != cell.config_hash
     assert other_seed.cell_hash == cell.cell_hash
@@ -111,12 +114,21 @@ def test_an_unimportable_target_fails_before_any_job_with_one_line(cell_of):
         cell_of("task._target_=train")
     with pytest.raises(ConfigError, match="task.metric is empty"):
         cell_of(USER_TASK, "task.metric=' '")
+    with pytest.raises(ConfigError, match=r"task.goal='up' is not a valid choice; choose max"):
+        cell_of(USER_TASK, "task.goal=up")
 
 
 def test_the_task_gets_its_own_fields_and_the_seed_not_the_framework_fields():
-    node = {"_target_": "pkg.train", "metric": "test/acc", "alpha": 1e-4, "loss": "hinge"}
+    node = {
+        "_target_": "pkg.train",
+        "metric": "test/acc",
+        "goal": "max",
+        "alpha": 1e-4,
+        "loss": "hinge",
+    }
     assert user_config(node, 7) == {"alpha": 1e-4, "loss": "hinge", "seed": 7}
-    assert task_label("pkg.mod.train", {"alpha": 1e-4, "sizes": [1, 2]}) == "train alpha=0.0001"
+    assert task_label("pkg.mod.train", {"alpha": 1e-4, "sizes": [1, 2]}) == "alpha=0.0001"
+    assert task_label("pkg.mod.train", {"sizes": [1, 2]}) == "train"  # no scalar field
 
 
 def test_final_metrics_are_numbers_by_key():
