@@ -166,8 +166,8 @@ def _cell_tags(cell: Cell, label: str, sweep: SweepInfo | None) -> dict[str, str
         TAG_CELL: cell.label,
         TAG_OVERRIDES: " ".join(cell.overrides) or label,
         tracking.TAG_GIT_COMMIT: tracking.git_commit(),
-        tracking.TAG_METRIC: spec.task.metric,  # how the report and the sweep judge it
-        tracking.TAG_GOAL: spec.task.goal,
+        tracking.TAG_METRIC: cell.config.task.metric,  # how the report and the sweep judge it
+        tracking.TAG_GOAL: cell.config.task.goal,
     }
     if sweep and sweep.parent_run_id:
         tags[TAG_PARENT] = sweep.parent_run_id
