@@ -110,6 +110,10 @@ PROTOCOL_PARAMS = (
     "dtype",
 )
 
+#: What a study's config tells the report (how results are judged, which contrasts are
+#: confirmatory): read from the runs' config, never logged as params.
+STUDY_SETTINGS = ("task.metric", "task.goal", "report.contrasts")
+
 #: The rows of the report's protocol table: the protocol less what the report shows
 #: elsewhere (depth is a factor or in the cell label; the data source has its own line).
 PROTOCOL_ROWS = tuple(p for p in PROTOCOL_PARAMS if p not in ("depth", "data.name"))
@@ -135,6 +139,12 @@ FACTORS = ("init", "reg", "data", "depth", "optim")
 COST_KEYS = tuple(k for k, m in KEYS.items() if m.cost)
 #: The task node's fields that the framework reads; the rest are the task's own.
 TASK_FRAMEWORK_KEYS = tuple(k.removeprefix("task.") for k in KEYS if k.startswith("task."))
+#: The keys of the factors (then the seed), in run-name order: what a runs table shows first.
+FACTOR_KEYS_IN_ORDER = tuple(
+    k for f in (*FACTORS, "seed") for k, m in KEYS.items() if m.factor == f
+)
+#: Keys that pick seeds, not the cell (``seed``, ``data_seed``).
+SEEDING_KEYS = tuple(k for k, m in KEYS.items() if m.seed)
 #: Keys the report never makes a factor of their own (their factor or the seed stands for them).
 NOT_OWN_FACTORS = frozenset(k for k, m in KEYS.items() if not m.own_factor)
 

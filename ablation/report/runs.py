@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from ablation import tracking
+from ablation.config.keys import STUDY_SETTINGS
 from ablation.report.errors import ReportError
 from ablation.tracking import metric_key, resolve_uri
 
@@ -202,7 +203,7 @@ def download_artifact(client, run_id: str, path: str, dst: Path) -> Path | None:
 
 #: settings a study's config holds for the report (not logged as params: they do not
 #: change what a run computes)
-STUDY_KEYS = ("task.metric", "task.goal", "report.contrasts")
+STUDY_KEYS = STUDY_SETTINGS
 
 
 def study_settings(client, runs: pd.DataFrame, tmp: Path) -> dict:

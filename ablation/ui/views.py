@@ -17,6 +17,7 @@ import urllib.parse
 from collections import Counter
 
 from ablation import tracking
+from ablation.config.keys import FACTOR_KEYS_IN_ORDER, SEEDING_KEYS
 
 #: The experiment tag MLflow's "Share view" button writes; ``?viewStateShareKey=`` loads it.
 SHARED_VIEW_TAG = "mlflow.sharedViewState.ablation"
@@ -27,13 +28,13 @@ MAX_PARAM_COLUMNS = 8
 #: The runs the saved view lists: the cells (not the sweeps' parent runs).
 CELLS_ONLY = f"tags.`{tracking.TAG_ROLE}` = '{tracking.ROLE_CELL}'"
 #: Params that tell the seeds of one cell apart: never a grouping key.
-SEED_PARAMS = ("seed", "data_seed")
+SEED_PARAMS = SEEDING_KEYS
 
 
 def _param_order(key: str) -> tuple[int, str]:
     """Grid factors first (``init.name``, ``reg.name``, ``data.*``), then the rest."""
-    first = ("init.", "reg.", "data.", "optim.name", "depth", "seed")
-    return next((i for i, p in enumerate(first) if key.startswith(p)), len(first)), key
+    first = FACTOR_KEYS_IN_ORDER
+    return next((i for i, p in enumerate(first) if key == p), len(first)), key
 
 
 def judged_by(runs: list) -> tuple[str, str]:
@@ -61,7 +62,7 @@ def view_state(runs: list) -> dict:
             values.setdefault(key, set()).add(value)
     varying = [k for k, v in values.items() if len(v) > 1]
     if not varying:  # one cell: show what it is
-        varying = [k for k in ("init.name", "reg.name", "data.name") if k in values]
+        varying = [k for k in FACTOR_KEYS_IN_ORDER if k in values and k not in SEEDING_KEYS][:3]
     varying = sorted(varying, key=_param_order)[:MAX_PARAM_COLUMNS]
     metric, goal = judged_by(runs)
     logged = {m for run in runs for m in run.data.metrics}
