@@ -219,7 +219,7 @@ def test_key_meanings_are_listed_only_in_the_table():
 def test_consumers_read_the_table():
     assert report_cells.NOT_FACTORS is keys.NOT_OWN_FACTORS
     assert keys.FACTORS == ("init", "reg", "data", "depth", "optim")
-    assert keys.TASK_FRAMEWORK_KEYS == ("_target_", "metric")
+    assert keys.TASK_FRAMEWORK_KEYS == ("_target_", "metric", "goal")
     assert keys.meaning("tracking.uri") is keys.KEYS["tracking"]
     assert keys.meaning("hydra/launcher") is keys.KEYS["hydra"]
     assert keys.meaning("model.hidden") == keys.Meaning()  # the defaults
