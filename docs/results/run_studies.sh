@@ -41,6 +41,9 @@ sweep optimizers "${AUTO[@]}"
         optim="$optim" reg.wd="$wd" < /dev/null
 done
 report optimizers
+# 3b. The paper's one-hidden-layer claim at its setting (random, 42k; 56 and 300 steps).
+sweep paper_depth
+report paper_depth
 # 4. Depth and the full grid of the paper's factors x depth (one seed per cell).
 sweep depth "${AUTO[@]}"
 report depth
