@@ -98,17 +98,23 @@ def _drop_tracebacks(record: logging.LogRecord) -> bool:
     return not (record.levelno >= logging.ERROR and record.exc_info)
 
 
-def is_disk_full(err: BaseException) -> bool:
-    """A write failed for lack of space or over the file-size limit (RLIMIT_FSIZE)."""
+def error_chain(err: BaseException | None) -> Iterator[BaseException]:
+    """``err``, then what it was raised from or while handling (``__cause__`` or
+    ``__context__``), and so on; each exception once (a chain may loop)."""
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, OSError) and err.errno in _DISK_FULL_ERRNOS:
-            return True
-        if any(text in str(err).lower() for text in _DISK_FULL_TEXT):
-            return True
+        yield err
         err = err.__cause__ or err.__context__
-    return False
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """A write failed for lack of space or over the file-size limit (RLIMIT_FSIZE)."""
+    return any(
+        (isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS)
+        or any(text in str(e).lower() for text in _DISK_FULL_TEXT)
+        for e in error_chain(err)
+    )
 
 
 class StoreGone(BaseException):
@@ -119,13 +125,7 @@ class StoreGone(BaseException):
 
 
 def _server_unreachable(err: BaseException | None) -> BaseException | None:
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, StoreGone):
-            return err
-        err = err.__cause__ or err.__context__
-    return None
+    return next((e for e in error_chain(err) if isinstance(e, StoreGone)), None)
 
 
 def hydra_message(err: BaseException) -> str | None:

@@ -201,22 +201,17 @@ def download_artifact(client, run_id: str, path: str, dst: Path) -> Path | None:
         return None
 
 
-#: settings a study's config holds for the report (not logged as params: they do not
-#: change what a run computes)
-STUDY_KEYS = STUDY_SETTINGS
-
-
 def study_settings(client, runs: pd.DataFrame, tmp: Path) -> dict:
     """``task.metric``, ``task.goal`` and ``report.contrasts`` of the study, from the runs'
     config when logged there, else from the newest finished run's ``config.yaml``."""
     import yaml
 
     out = {}
-    for key in STUDY_KEYS:
+    for key in STUDY_SETTINGS:
         values = [c[key] for c in runs["config"] if isinstance(c, dict) and c.get(key)]
         if values:
             out[key] = values[-1]
-    if len(out) == len(STUDY_KEYS) or client is None:
+    if len(out) == len(STUDY_SETTINGS) or client is None:
         return out
     done = runs[runs["status"] == "FINISHED"].sort_values("start_time")
     for run_id in list(done["run_id"])[::-1][:1]:
@@ -227,7 +222,7 @@ def study_settings(client, runs: pd.DataFrame, tmp: Path) -> dict:
             loaded = None
         if not isinstance(loaded, dict):
             continue
-        for key in STUDY_KEYS:
+        for key in STUDY_SETTINGS:
             node = loaded
             for part in key.split("."):
                 node = node.get(part) if isinstance(node, dict) else None

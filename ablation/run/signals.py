@@ -3,7 +3,7 @@ SIGHUP (a closed terminal) raise :class:`Interrupted` in the main thread, so eve
 them takes the same way out as Ctrl-C: the running cell and the sweep's parent run become
 KILLED, and the process exits with 128 + the signal's number (130, 143, 129).
 
-Everyone may import this module: it imports nothing of the project.
+Everyone may import this module: of the project it imports only the leaf ``ablation.errors``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+
+from ablation.errors import error_chain
 
 #: The signals that stop a sweep or a cell (and are reported as KILLED, not FAILED).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -57,14 +59,11 @@ def as_interrupted(err: BaseException | None) -> Interrupted | None:
     clean-up code that the signal cut short, e.g. SQLAlchemy's ``IllegalStateChangeError``
     wrapped by MLflow, or an error that wraps such one) is that stop signal too: the chain
     of causes and contexts is searched."""
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        if isinstance(err, Interrupted):
-            return err
-        if isinstance(err, KeyboardInterrupt):
+    for e in error_chain(err):
+        if isinstance(e, Interrupted):
+            return e
+        if isinstance(e, KeyboardInterrupt):
             return Interrupted(signal.SIGINT)
-        err = err.__cause__ or err.__context__
     return None
 
 

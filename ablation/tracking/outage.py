@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 
-from ablation.errors import StoreGone
+from ablation.errors import StoreGone, error_chain
 from ablation.tracking.uri import TrackingError
 
 log = logging.getLogger("ablation")
@@ -112,18 +112,15 @@ def is_outage(err: BaseException) -> bool:
     """``err`` (or an error it wraps) says the server did not answer, not that it refused."""
     if isinstance(err, ServerDown):
         return True
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        name = type(err).__name__
+    for e in error_chain(err):
+        name = type(e).__name__
         if name in ("ConnectionError", "ConnectTimeout", "ReadTimeout", "RetryError"):
             return True  # requests' exceptions (MLflow keeps them as the context)
-        if isinstance(err, (ConnectionError, TimeoutError)):
+        if isinstance(e, (ConnectionError, TimeoutError)):
             return True
-        text = str(err).lower()
+        text = str(e).lower()
         if "api request to" in text and any(t in text for t in _DOWN_TEXT):
             return True
-        err = err.__cause__ or err.__context__
     return False
 
 
