@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The exact commands behind docs/results/: every study into one store, then its report.
 # Run from a clean checkout:  bash docs/results/run_studies.sh [STORE_DIR]
+# OUT=DIR writes the reports and wall_times.txt there instead of docs/results: the runs record
+# the checkout's commit, and a report written into the checkout would make every later sweep
+# of the script '-dirty' (the published results were made this way, then copied in).
 # Interrupted? Run it again: each sweep completes only its missing cells, and a study whose
 # cells are all FINISHED trains nothing (its report is made again).
 set -euo pipefail
@@ -8,7 +11,9 @@ cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 STORE=${1:-$PWD/mlruns}
 URI="sqlite:///$STORE/mlflow.db"
-LOG=docs/results/wall_times.txt
+OUT=${OUT:-docs/results}
+mkdir -p "$OUT"
+LOG=$OUT/wall_times.txt
 AUTO=(seeds=auto hydra.sweeper.max_seeds=5)   # 3 seeds per cell, up to 5 where undecided
 echo "commit $(git rev-parse HEAD)  started $(date -u +%FT%TZ)  $(nproc) cores" >> "$LOG"
 
@@ -19,18 +24,28 @@ sweep() {  # sweep STUDY ARGS...: one timed sweep
     echo "$study $*: $(($(date +%s) - start)) s wall ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))" >> "$LOG"
 }
 report() {  # report EXPERIMENT [REFERENCE]
-    "$PY" -m ablation.report --experiment "$1" --tracking-uri "$URI" --out docs/results \
+    "$PY" -m ablation.report --experiment "$1" --tracking-uri "$URI" --out "$OUT" \
         --reference "${2:-ghimire2023}"
 }
 
 # 1. The paper's Table 3 at our protocol (gd, lr 0.3, 300 steps).
 sweep paper_table3 "${AUTO[@]}"
 report paper_table3
-# 2. The same cells at the paper's probable budget, read off paper_table3's curves.
+# 2. The same cells at the paper's probable budget, read off paper_table3's curves, on fresh
+#    seeds 100-104 (sweeps/paper_budget.yaml): not prefixes of the runs the budget was read from.
 steps=$("$PY" docs/results/paper_budget_step.py "$URI")
-sweep paper_budget "${AUTO[@]}" optim.iterations="$steps"
+sweep paper_budget optim.iterations="$steps"
 report paper_budget
-# 3. Minibatch optimisers: decoupled weight decay chosen on a validation split, then the
+# 3. The paper's one-hidden-layer claim at its setting (random, 42k; 56 and 300 steps).
+sweep paper_depth
+report paper_depth
+# 4. The full grid of the paper's factors x depth (3 seeds per cell, up to 5 where undecided),
+#    then depth alone at the default cell.
+sweep full_grid "${AUTO[@]}"
+report full_grid
+sweep depth "${AUTO[@]}"
+report depth
+# 5. Minibatch optimisers: decoupled weight decay chosen on a validation split, then the
 #    optimiser comparison with the paper's L2 and with the chosen weight decay.
 sweep weight_decay
 report weight_decay none
@@ -41,14 +56,6 @@ sweep optimizers "${AUTO[@]}"
         optim="$optim" reg.wd="$wd" < /dev/null
 done
 report optimizers
-# 3b. The paper's one-hidden-layer claim at its setting (random, 42k; 56 and 300 steps).
-sweep paper_depth
-report paper_depth
-# 4. Depth and the full grid of the paper's factors x depth (one seed per cell).
-sweep depth "${AUTO[@]}"
-report depth
-sweep full_grid
-report full_grid
-# 5. The protocol pilot (how lr 0.3 was chosen; 60 runs at the full budget, ~2 h on 2 cores).
+# 6. The protocol pilot (how lr 0.3 was chosen; 60 runs at the full budget, ~2 h on 2 cores).
 sweep protocol
 report protocol none
