@@ -60,6 +60,13 @@ def _parser() -> argparse.ArgumentParser:
         '"init: kaiming vs random; reg: l2 vs none within init=random" '
         "(default: report.contrasts of the study)",
     )
+    p.add_argument(
+        "--calibrated",
+        default=None,
+        metavar="ROW",
+        help="paper row(s) a setting of this study was read off, ';'-separated, e.g. "
+        '"Random init (42k)": marked in the table and figure, their match is not evidence',
+    )
     p.add_argument("--no-figures", action="store_true", help="tables and statistics only")
     return p
 
@@ -85,7 +92,7 @@ def comparison_text(comp) -> str:
             else f"{r['ours_test_median']:.2f}",
             "n": r["n"],
             "delta": "—" if r["delta_test"] != r["delta_test"] else f"{r['delta_test']:+.2f}",
-            "verdict": r["verdict"],
+            "verdict": f"{r['verdict']} (calibration row)" if r.get("calibrated") else r["verdict"],
         }
         for _, r in comp.iterrows()
     ]
@@ -129,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             metric=args.metric,
             goal=args.goal,
             contrasts=args.contrasts,
+            calibrated=args.calibrated,
         )
     except ReportWriteError as exc:  # disk full, file-size limit: the old report is intact
         print(f"error: {_printable(str(exc))}", file=sys.stderr)

@@ -16,7 +16,7 @@ from ablation.naming import safe_name
 from ablation.report import runs as store
 from ablation.report.analysis import analyse, declared_contrasts
 from ablation.report.cells import add_factors, level_key, summarize_cells, varying
-from ablation.report.compare import compare
+from ablation.report.compare import UnknownRow, calibrated_rows, compare
 from ablation.report.errors import ReportError
 from ablation.report.install import ReportWriteError, install, new_stage, staging
 from ablation.report.metrics import choose
@@ -108,6 +108,7 @@ def _build(
     metric: str | None = None,
     goal: str | None = None,
     contrasts: str | None = None,
+    calibrated: str | None = None,
     *,
     stages: list[Path],
 ) -> ReportResult:
@@ -141,7 +142,16 @@ def _build(
     fig_dir = stage / "figures"
     fig_dir.mkdir()
 
-    comp = compare(ref, runs, vary) if ref else None
+    try:
+        picked = calibrated_rows(ref, calibrated) if ref else set()
+    except UnknownRow as exc:
+        raise ReportError(str(exc)) from None
+    if calibrated and not ref:
+        raise ReportError(
+            "--calibrated names a paper row, but this report has no reference; "
+            "drop --calibrated or pass --reference"
+        )
+    comp = compare(ref, runs, vary, picked) if ref else None
     if comp is not None and (comp["verdict"] == "not run").all():
         comp = None  # the study ran none of the paper's cells: no paper rows at all
     hist = _histories(client if (make_figures or comp is not None) else None, fin)
@@ -216,6 +226,7 @@ def build_report(
     metric: str | None = None,
     goal: str | None = None,
     contrasts: str | None = None,
+    calibrated: str | None = None,
 ) -> Path:
     """Write ``<out_dir>/<experiment>/report.md`` (+ report.html, summary.csv, runs.csv,
     effects.csv, figures/).
@@ -226,7 +237,8 @@ def build_report(
     comparison); ``roc_cell`` is the cell label for ROC/PR curves (default: best cell);
     ``metric`` / ``goal`` override the study's ``task.metric`` / ``task.goal`` (several
     metrics comma-separated); ``contrasts`` declares the confirmatory contrasts
-    (';'-separated, overriding ``report.contrasts``).
+    (';'-separated, overriding ``report.contrasts``); ``calibrated`` names the paper rows a
+    setting of the study was read off (';'-separated), marked in the table and figure.
     Returns the path of report.md. Raises ``ReportError`` for problems the user can fix.
     """
     return build(
@@ -241,4 +253,5 @@ def build_report(
         metric,
         goal,
         contrasts,
+        calibrated,
     ).markdown

@@ -11,7 +11,33 @@ from ablation.report.reference import Reference
 from ablation.report.stats import failed_to_train, interval, paper_verdict, robust_centre
 
 
-def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.DataFrame:
+class UnknownRow(ValueError):
+    """``calibrated`` names a row the reference does not have."""
+
+
+def calibrated_rows(reference: Reference, names: str | None) -> set[str]:
+    """The labels of the rows ``names`` (';'-separated labels or factor strings such as
+    ``init=random reg=none data=42k``, any case) picks; ``UnknownRow`` for any other name."""
+    picked: set[str] = set()
+    for name in (n.strip() for n in (names or "").split(";")):
+        if not name:
+            continue
+        hit = [
+            r.label
+            for r in reference.rows
+            if name.lower()
+            in (r.label.lower(), " ".join(f"{k}={v}" for k, v in r.factors.items()).lower())
+        ]
+        if not hit:
+            rows = "; ".join(r.label for r in reference.rows)
+            raise UnknownRow(f"--calibrated {name!r} is not a row of the paper; use one of: {rows}")
+        picked.update(hit)
+    return picked
+
+
+def compare(
+    reference: Reference, runs: pd.DataFrame, vary: list[str], calibrated: set[str] = frozenset()
+) -> pd.DataFrame:
     """Match each reference row's factors against the runs and summarise our results.
 
     Per side (train, test): ``ours_<side>`` (mean), ``_lo``/``_hi`` (the clipped 95%
@@ -24,6 +50,8 @@ def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.Dat
     are the factors that define a cell. When several cells match a row (because some
     other factor varies too), the cells with the paper's own ``setting`` are kept if there
     are any, and of what is left the best one by mean test accuracy is reported.
+    ``calibrated`` are the labels of rows a setting of the study was read off (column
+    ``calibrated``): their agreement with the paper is expected, not evidence.
     """
     rows = []
     for ref in reference.rows:
@@ -45,6 +73,7 @@ def compare(reference: Reference, runs: pd.DataFrame, vary: list[str]) -> pd.Dat
             "cell": "",
             "n": 0,
             "note": ref.note,
+            "calibrated": ref.label in calibrated,
         }
         for side in ("train", "test"):
             row.update({f"ours_{side}": math.nan, f"ours_{side}_lo": math.nan})

@@ -23,9 +23,11 @@ sweep() {  # sweep STUDY ARGS...: one timed sweep
     "$PY" -m ablation -cn "$study" tracking.uri="$URI" "$@" || true
     echo "$study $*: $(($(date +%s) - start)) s wall ($(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg))" >> "$LOG"
 }
-report() {  # report EXPERIMENT [REFERENCE]
-    "$PY" -m ablation.report --experiment "$1" --tracking-uri "$URI" --out "$OUT" \
-        --reference "${2:-ghimire2023}"
+report() {  # report EXPERIMENT [REFERENCE [MORE REPORT ARGS...]]
+    local exp=$1 ref=${2:-ghimire2023}
+    shift $(($# < 2 ? $# : 2))
+    "$PY" -m ablation.report --experiment "$exp" --tracking-uri "$URI" --out "$OUT" \
+        --reference "$ref" "$@"
 }
 
 # 1. The paper's Table 3 at our protocol (gd, lr 0.3, 300 steps).
@@ -35,7 +37,7 @@ report paper_table3
 #    seeds 100-104 (sweeps/paper_budget.yaml): not prefixes of the runs the budget was read from.
 steps=$("$PY" docs/results/paper_budget_step.py "$URI")
 sweep paper_budget optim.iterations="$steps"
-report paper_budget
+report paper_budget ghimire2023 --calibrated "Random init (42k)"   # the row the budget was read off
 # 3. The paper's one-hidden-layer claim at its setting (random, 42k; 56 and 300 steps).
 sweep paper_depth
 report paper_depth

@@ -399,6 +399,66 @@ def test_cli_prints_path_and_table(store, tmp_path):
     assert "Kaiming init + L2 (60k)" in proc.stdout and "verdict" in proc.stdout
 
 
+def _cli(store, out, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "ablation.report", "--experiment", "paper_table3",
+         "--tracking-uri", store, "--out", str(out), *extra],
+        capture_output=True, text=True, timeout=120, env=ENV,
+    )  # fmt: skip
+
+
+def test_calibration_row_is_marked_in_table_notes_csv_and_figure(store, tmp_path):
+    """A row a setting was read off (paper_budget's budget) is said to be one everywhere its
+    verdict appears: the table, a note, the CSV, the figure's tick label (text in the PNG is
+    not read here; the figure code draws it hollow and labels it)."""
+    proc = _cli(store, tmp_path, "--calibrated", "init=random reg=none data=42k")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "paper_table3" / "report.md").read_text("utf-8")
+    section = _section(md, "Paper vs. reproduction")
+    row = next(ln for ln in section.splitlines() if ln.startswith("| Random init (42k) |"))
+    assert row.rstrip(" |").endswith("(calibration row)"), row
+    others = [ln for ln in section.splitlines() if ln.startswith("| ") and ln != row]
+    assert sum("(calibration row)" in ln for ln in others) == 0
+    assert "Random init (42k): calibration row: a setting of this study was read off" in section
+    csv = pd.read_csv(tmp_path / "paper_table3" / "paper_vs_ours.csv").set_index("label")
+    assert csv["calibrated"].to_dict() == {
+        r.label: r.label == "Random init (42k)" for r in PAPER.rows
+    }
+    assert "(calibration row)" in proc.stdout  # the printed table too
+    assert (tmp_path / "paper_table3" / "figures" / "paper_vs_ours.png").is_file()
+
+
+def test_train_accuracy_sentence_names_rows_outside_our_interval(report):
+    """The synthetic cells train to ~90-97%, far above the paper's ~80% train accuracy on its
+    42k rows: each such row is named with our interval and how far our mean is."""
+    result, md, _ = report
+    section = _section(md, "Paper vs. reproduction")
+    line = next(ln for ln in section.splitlines() if "Train accuracy: the paper's number" in ln)
+    line = line.replace("\\[", "[").replace("\\]", "]")  # markdown escapes brackets
+    comp = result.comparison
+    have = comp[comp["ours_train_lo"].notna()]
+    outside = have[
+        (have["paper_train"] < have["ours_train_lo"])
+        | (have["paper_train"] > have["ours_train_hi"])
+    ]
+    assert f"inside our interval for {len(have) - len(outside)} of {len(have)} rows" in line
+    assert len(outside) > 0
+    for _, r in outside.iterrows():
+        assert (
+            f"{r['label']}: the paper's {r['paper_train']:g} lies outside our 95% interval" in line
+        )
+        assert f"[{r['ours_train_lo']:.2f}, {r['ours_train_hi']:.2f}]" in line
+
+
+def test_calibrated_unknown_row_is_one_line_listing_the_rows(store, tmp_path):
+    proc = _cli(store, tmp_path, "--calibrated", "Random init (43k)", "--no-figures")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'Random init (43k)' is not a row of the paper" in lines[0]
+    assert "Kaiming init + L2 (60k)" in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "paper_table3").exists()
+
+
 def test_cli_unknown_experiment_lists_existing(store, tmp_path):
     proc = subprocess.run(
         [

@@ -29,10 +29,29 @@ def paper_vs_ours(comp: pd.DataFrame, path: Path) -> Path:
     band = ~np.isnan(lo) & ~np.isnan(hi) & (ran["n"].to_numpy() >= MIN_SEEDS_FOR_BAND)
     mean = "ours (mean over seeds)" if band.all() else "ours (mean over seeds; no interval "
     mean += "" if band.all() else f"with fewer than {MIN_SEEDS_FOR_BAND} seeds)"
-    ax.scatter(ran["ours_test"], y, marker="o", s=30, color=ours, label=txt(mean, 40))
+    calib = ran["calibrated"].to_numpy(bool) if "calibrated" in ran else np.zeros(len(ran), bool)
+    ax.scatter(
+        ran["ours_test"][~calib], y[~calib], marker="o", s=30, color=ours, label=txt(mean, 40)
+    )
+    if calib.any():  # a row a setting was read off: its match is expected, drawn hollow
+        ax.scatter(
+            ran["ours_test"][calib],
+            y[calib],
+            marker="o",
+            s=40,
+            facecolors="white",
+            edgecolors=ours,
+            linewidths=1.5,
+            label="ours, calibration row",
+            zorder=3,
+        )
     if band.any():
         ax.hlines(y[band], lo[band], hi[band], color=ours, lw=1.6, label="ours: 95% t-interval")
-    ax.set_yticks(y, [txt(lb, 30) for lb in ran["label"]])
+    names = [
+        txt(lb, 30) + ("\n(calibration row)" if c else "")
+        for lb, c in zip(ran["label"], calib, strict=True)
+    ]
+    ax.set_yticks(y, names)
     ax.set_xlabel("test accuracy (%)")
     ax.set_title("Paper vs. reproduction: test accuracy")
     ax.margins(y=0.2)

@@ -15,6 +15,46 @@ AUTO_NOTE = (
 )
 
 
+CALIBRATION_NOTE = (
+    "calibration row: a setting of this study was read off this row, so its agreement with "
+    "the paper is expected, not evidence"
+)
+
+
+def verdict(r) -> str:
+    """The row's verdict, marked when the row is a calibration row."""
+    return f"{r['verdict']} (calibration row)" if r.get("calibrated", False) else r["verdict"]
+
+
+def train_sentence(comp: pd.DataFrame) -> str | None:
+    """One sentence on train accuracy: the rows whose paper number lies outside our interval
+    (with by how much our mean differs), and how many lie inside; None without intervals."""
+    have = comp[comp["ours_train_lo"].notna() & comp["paper_train"].notna()]
+    if have.empty:
+        return None
+    outside = have[
+        (have["paper_train"] < have["ours_train_lo"])
+        | (have["paper_train"] > have["ours_train_hi"])
+    ]
+    parts = [
+        f"{r['label']}: the paper's {r['paper_train']:g} lies outside our 95% interval "
+        f"[{r['ours_train_lo']:.2f}, {r['ours_train_hi']:.2f}] (our mean "
+        f"{r['ours_train']:.2f} is {abs(r['ours_train'] - r['paper_train']):.2f} points "
+        f"{'higher' if r['ours_train'] > r['paper_train'] else 'lower'})"
+        for _, r in outside.iterrows()
+    ]
+    inside = len(have) - len(outside)
+    head = (
+        f"Train accuracy: the paper's number lies inside our interval for {inside} of "
+        f"{len(have)} rows"
+    )
+    return (
+        head
+        + ("; " + "; ".join(parts) if parts else "")
+        + (". Train accuracy is measured on each side's own training images.")
+    )
+
+
 def _ours(r, side: str) -> str:
     """Our mean [interval] in a comparison row, or the seeds' values below 3 seeds."""
     o = f"ours_{side}"
@@ -50,7 +90,7 @@ def section(doc: Document, ctx: Context) -> None:
                 "ours test median (%)": num(r["ours_test_median"], 2),
                 "n seeds": str(r["n"]),
                 "Δ test (points)": num(r["delta_test"], 2, sign=True),
-                "verdict": r["verdict"],
+                "verdict": verdict(r),
             }
         )
     auto = AUTO_NOTE + " " if comp.get("auto_seeds", pd.Series(dtype=int)).fillna(0).any() else ""
@@ -62,6 +102,14 @@ def section(doc: Document, ctx: Context) -> None:
         )
     )
     notes = [f"{r['label']}: {r['note']}" for _, r in comp.iterrows() if r["note"]]
+    notes += [
+        f"{r['label']}: {CALIBRATION_NOTE}."
+        for _, r in comp.iterrows()
+        if verdict(r) != r["verdict"]
+    ]
+    train = train_sentence(comp)
+    if train:
+        notes.append(train)
     not_run = list(ctx.comp.loc[~ran, "label"])
     if not_run:
         notes.append("Paper rows not run in this study: " + "; ".join(not_run) + ".")
@@ -75,5 +123,11 @@ def section(doc: Document, ctx: Context) -> None:
             p,
             "Test accuracy: paper (x) vs. ours (dot = mean over seeds; bar = 95% t-interval "
             "clipped to [0, 100], drawn only with at least 3 seeds; paper rows not run here "
-            "are named under the axes).",
+            "are named under the axes"
+            + (
+                "; a calibration row is labelled so and drawn hollow"
+                if comp["calibrated"].any()
+                else ""
+            )
+            + ").",
         )
