@@ -40,11 +40,14 @@ sweep paper_budget optim.iterations="$steps"
 report paper_budget ghimire2023 --calibrated "Random init (42k)"   # the row the budget was read off
 # 3. The paper's one-hidden-layer claim at its setting (random, 42k; 56 and 300 steps).
 sweep paper_depth
-report paper_depth
+report paper_depth ghimire2023 \
+    --contrasts "depth: 1 vs 2 within optim.iterations=56; depth: 1 vs 2 within optim.iterations=300"
 # 4. The full grid of the paper's factors x depth (3 seeds per cell, up to 5 where undecided),
 #    then depth alone at the default cell.
 sweep full_grid "${AUTO[@]}"
-report full_grid
+within() { local f=$1 b=$2 a=$3; echo "$f: $b vs $a within init=random; $f: $b vs $a within init=kaiming"; }
+report full_grid ghimire2023 --contrasts "$(within reg l2 none); $(within data 60k 42k); \
+$(within depth 1 2); $(within depth 3 2)"   # declared: the simple effects within each init
 sweep depth "${AUTO[@]}"
 report depth
 # 5. Minibatch optimisers: decoupled weight decay chosen on a validation split, then the
