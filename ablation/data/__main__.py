@@ -18,6 +18,7 @@ import numpy as np
 from ablation.data import cache, idx, kaggle, packaged
 from ablation.data.dataset import SPLITS, DataError, Source
 from ablation.data.loading import DATASETS, kaggle_cache_path, read_digits
+from ablation.errors import print_error, printable
 
 
 def _counts(labels: np.ndarray) -> str:
@@ -27,7 +28,7 @@ def _counts(labels: np.ndarray) -> str:
 def _describe(name: str, src: Source, cache_file: Path | None) -> None:
     src = src.with_checksum()
     print(f"{name}: {DATASETS[name].description}")
-    print(f"  source      {src.source}")
+    print(printable(f"  source      {src.source}"))
     shape = "x".join(map(str, src.train_images.shape[1:]))
     print(f"  train/test  {len(src.train_labels)} / {len(src.test_labels)} images of {shape}")
     print(f"  checksum    {src.checksum}")
@@ -36,7 +37,8 @@ def _describe(name: str, src: Source, cache_file: Path | None) -> None:
     if cache_file is None:
         print("  cache       not cached (reading the source is as fast as a cache)")
     else:
-        print(f"  cache       {cache_file} ({'cached' if cache_file.is_file() else 'not cached'})")
+        state = "cached" if cache_file.is_file() else "not cached"
+        print(printable(f"  cache       {cache_file} ({state})"))
 
 
 def _kaggle_source(csv: Path, cache_dir: Path) -> tuple[Source, Path]:
@@ -55,7 +57,9 @@ def _kaggle_source(csv: Path, cache_dir: Path) -> tuple[Source, Path]:
 
 
 def info(cache_dir: Path, idx_dir: str | None, csv: str | None) -> int:
-    print(f"cache directory: {cache_dir} (set by --cache-dir or ${cache.CACHE_ENV})\n")
+    print(
+        printable(f"cache directory: {cache_dir}") + " (set by --cache-dir or ${cache.CACHE_ENV})\n"
+    )
     mnist_cache = packaged.cache_path(cache_dir)
     was_cached = mnist_cache.is_file()
     _describe("mnist", packaged.load_source(cache_dir, write_cache=False), mnist_cache)
@@ -85,7 +89,7 @@ def verify(cache_dir: Path) -> int:
         print(f"ok    {path}: all four arrays match the pinned SHA-256 and official counts")
     except DataError as err:
         problems += 1
-        print(f"FAIL  {err}")
+        print(printable(f"FAIL  {err}"))
     checks = [(packaged.cache_path(cache_dir), SPLITS, packaged.DATASET_SHA256)]
     checks += [
         (p, ("train_images", "train_labels"), None)
@@ -99,7 +103,8 @@ def verify(cache_dir: Path) -> int:
             warnings.simplefilter("always")
             ok = cache.read(where, names, expected) is not None
         problems += not ok
-        print(f"ok    {where}" if ok else f"FAIL  {caught[-1].message}; the next load rebuilds it")
+        line = f"ok    {where}" if ok else f"FAIL  {caught[-1].message}; the next load rebuilds it"
+        print(printable(line))
     return 1 if problems else 0
 
 
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             return info(cache_dir, args.idx_dir, args.csv)
         return verify(cache_dir)
     except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print_error(f"error: {err}")
         return 1
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ablation.errors import print_error, printable
 from ablation.report.errors import ReportError
 
 
@@ -71,10 +72,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _printable(text: str) -> str:
-    return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
-
-
 def comparison_text(comp) -> str:
     """The paper-vs-ours table as aligned plain text (mean [95% t-interval, clipped to 0-100],
     or the seeds' values below 3 seeds; median; verdict with its precision rule)."""
@@ -115,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     blocker = _not_a_folder(args.out)
     if blocker is not None:
         print(
-            f"error: --out {_printable(args.out)}: {_printable(str(blocker))} is a file, "
+            f"error: --out {printable(args.out)}: {printable(str(blocker))} is a file, "
             "not a folder; pass a folder (it is created if missing)",
             file=sys.stderr,
         )
@@ -139,15 +136,15 @@ def main(argv: list[str] | None = None) -> int:
             calibrated=args.calibrated,
         )
     except ReportWriteError as exc:  # disk full, file-size limit: the old report is intact
-        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        print_error(f"error: {exc}")
         return 1
     except ReportError as exc:
-        print(f"error: {_printable(str(exc))}", file=sys.stderr)
+        print_error(f"error: {exc}")
         return 2
-    print(_printable(str(result.markdown)))
+    print(printable(str(result.markdown)))
     if result.comparison is not None:
         print()
-        print(_printable(comparison_text(result.comparison)))
+        print(printable(comparison_text(result.comparison)))
     return 0
 
 

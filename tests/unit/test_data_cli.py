@@ -62,3 +62,14 @@ def test_data_layer_imports_no_config_or_tracking_framework(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_control_characters_in_a_path_are_shown_escaped_not_acted_on(tmp_path):
+    """A file name carrying a terminal escape (clear screen) reaches the terminal as text."""
+    bad = tmp_path / "x\x1b[2Jy.csv"
+    result = run("info", "--cache-dir", str(tmp_path / "cache"), "--csv", str(bad))
+    assert result.returncode == 1
+    assert "\x1b" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "\\x1b[2J" in lines[0]
+    assert "Traceback" not in result.stderr
