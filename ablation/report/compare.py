@@ -9,6 +9,7 @@ import pandas as pd
 
 from ablation.report.reference import Reference
 from ablation.report.stats import failed_to_train, interval, paper_verdict, robust_centre
+from ablation.tracking.schema import seed_added
 
 
 class UnknownRow(ValueError):
@@ -111,7 +112,7 @@ def compare(
         row["delta_test"] = row["ours_test"] - ref.test_acc
         row["verdict"] = paper_verdict(test["test_acc"], ref.test_acc)
         if "seed_reason" in test:  # seeds=auto added these after looking at the first ones
-            row["auto_seeds"] = int((test["seed_reason"].fillna("") != "").sum())
+            row["auto_seeds"] = int(test["seed_reason"].fillna("").map(seed_added).sum())
         flags = failed_to_train(test["test_acc"])
         if flags.any():
             bad = test[flags]

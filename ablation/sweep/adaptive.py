@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ablation.errors import ConfigError
 from ablation.sweep import judge
+from ablation.tracking.schema import FIRST_ROUND_REASON
 
 #: The one sentence that states the rule (README, the sweep's log, the parent run).
 AUTO_RULE = (
@@ -163,7 +164,7 @@ def best_first(states: Mapping[str, CellState], goal: str) -> list[str]:
 
 
 def first_round_reason(settings: AutoSettings) -> str:
-    return f"round 1: the first {settings.min_seeds} seeds of every cell"
+    return f"{FIRST_ROUND_REASON} the first {settings.min_seeds} seeds of every cell"
 
 
 # --- the sweep's arguments ---------------------------------------------------------------

@@ -77,6 +77,15 @@ SWEEP_HOST_ENV = "ABLATION_SWEEP_HOST"
 SWEEP_URI_ENV = "ABLATION_SWEEP_URI"
 #: why a seeds=auto job runs (its hydra.job.env_set), kept as the run's TAG_SEED_REASON
 SEED_REASON_ENV = "ABLATION_SEED_REASON"
+#: how TAG_SEED_REASON starts for a seeds=auto cell's first seeds, launched before any
+#: result was seen; any other reason marks a seed added after looking at the first ones
+FIRST_ROUND_REASON = "round 1:"
+
+
+def seed_added(reason: str | None) -> bool:
+    """Whether a run's TAG_SEED_REASON says seeds=auto added it after seeing results."""
+    return bool(reason) and not reason.startswith(FIRST_ROUND_REASON)
+
 
 #: MLflow's limits (mlflow.utils.validation; not imported here: this module must not load
 #: MLflow; tests/unit/test_tracking_limits.py checks they still agree)

@@ -68,6 +68,18 @@ def test_seeds_auto_adds_seeds_only_to_the_undecided_cell_stops_at_the_cap_and_r
     assert "init=random: inconclusive (n=5" in text and "undecided at max_seeds=5" in text
     assert "init=kaiming: decided (n=3" in text
 
+    # the report counts as added only the seeds run after looking (rounds 2 and 3)
+    from ablation.report import build
+
+    md = build(
+        "auto", tracking_uri=store_uri(workdir), out_dir=workdir / "rep", make_figures=False
+    ).markdown.read_text("utf-8")
+    rows = {
+        ln.split(" | ")[0].removeprefix("| "): ln for ln in md.splitlines() if ln.startswith("| ")
+    }
+    assert "| 3 |" in rows["kaiming"] and "added" not in rows["kaiming"], rows["kaiming"]
+    assert "| 5 (seeds=auto added 2) |" in rows["random"], rows["random"]
+
     # the same command again replays the rounds from the store and trains nothing
     again = cli(*PLANT, cwd=workdir)
     assert again.returncode == 0, again.stderr[-3000:]

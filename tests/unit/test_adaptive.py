@@ -102,3 +102,13 @@ def test_settings_that_cannot_work_are_refused_with_what_to_do(kwargs, message):
 def test_the_rule_is_one_sentence_with_the_settings():
     rule = AutoSettings(max_seeds=7, precision=1.5).rule
     assert "7 seeds" in rule and "±1.5 points" in rule and rule.count(". ") == 0
+
+
+def test_only_seeds_run_after_looking_count_as_added():
+    """Round 1's seeds carry a reason too, but were launched before any result was seen."""
+    from ablation.sweep.adaptive import AutoSettings, first_round_reason
+    from ablation.tracking.schema import seed_added
+
+    assert not seed_added(first_round_reason(AutoSettings()))
+    assert seed_added("round 2: init=random inconclusive (n=3, ±2.1)")
+    assert not seed_added("") and not seed_added(None)

@@ -9,6 +9,7 @@ import pandas as pd
 from ablation.report.render import Document, Heading, Para, Table
 from ablation.report.sections.common import Context, fmt_ci, num, ranked, short
 from ablation.report.stats import FAILED_TO_TRAIN_RULE, INTERVAL_SENTENCE, interval, robust_centre
+from ablation.tracking.schema import seed_added
 
 GRID_METRICS = (
     ("train_acc", "train acc (%)", 2, 100.0),
@@ -47,7 +48,8 @@ def section(doc: Document, ctx: Context) -> None:
         row["cell"] = c["cell"]
         row["status"] = c["status_text"]
         row["n seeds"] = str(c["n_seeds"])
-        auto = int((by_cell[c["cell"]]["seed_reason"] != "").sum()) if c["cell"] in by_cell else 0
+        reasons = by_cell[c["cell"]]["seed_reason"] if c["cell"] in by_cell else []
+        auto = sum(map(seed_added, reasons))
         if auto:
             row["n seeds"] += f" (seeds=auto added {auto})"
         g = by_cell.get(c["cell"], fin.iloc[:0])
