@@ -238,8 +238,11 @@ def test_paper_verdict_needs_three_seeds_and_a_narrow_interval():
     assert paper_verdict([89.0], 89.0) == "inconclusive (1 seed, no CI)"
     assert paper_verdict([], 89.0) == "not run"
     assert paper_verdict([89.1, 89.3, 89.6], 89.4) == "within"
-    assert paper_verdict([90.1, 90.3, 90.6], 89.4) == "above"
-    assert paper_verdict([88.1, 88.3, 88.6], 89.4) == "below"
+    assert paper_verdict([92.1, 92.3, 92.6], 89.4) == "above"
+    assert paper_verdict([86.1, 86.3, 86.6], 89.4) == "below"
+    # a real difference smaller than the ±2 margin: both verdicts hold, both are said
+    assert paper_verdict([90.1, 90.3, 90.6], 89.4) == "above (within ±2)"
+    assert paper_verdict([88.1, 88.3, 88.6], 89.4) == "below (within ±2)"
     wide = paper_verdict([86.0, 92.0, 89.0], 89.4)  # holds 89.4, but ±7.5 wide
     assert wide.startswith("consistent with (n=3, ±7.45")  # holds it, too wide for TOST
     assert paper_verdict([70.0, 80.0, 75.0], 99.0) == "below"  # wide, but clearly below

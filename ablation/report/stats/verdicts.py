@@ -21,7 +21,8 @@ ALPHA = 0.05
 VERDICT_RULE = (
     "Verdict (needs at least 3 seeds): within = an equivalence test (TOST, two one-sided "
     "t-tests at 5%) shows our mean is within ±2 points of the paper's test accuracy; above / "
-    "below = our whole 95% interval is above / below the paper's value; consistent with = "
+    "below = our whole 95% interval is above / below the paper's value ('above (within ±2)': "
+    "both hold, a difference smaller than the margin); consistent with = "
     "the interval holds the paper's value but is too wide to show equivalence (n = seeds, ± = "
     "half-width of our interval); inconclusive = fewer than 3 seeds."
 )
@@ -61,7 +62,8 @@ def tost_p(values, reference: float, margin: float = MARGIN) -> float:
 def paper_verdict(
     values, paper: float, max_half_width: float = MARGIN, min_n: int = MIN_SEEDS
 ) -> str:
-    """'within' | 'above' | 'below' | 'consistent with (n=.., ±..)' | 'inconclusive (...)' |
+    """'within' | 'above' | 'below' | 'above (within ±2)' | 'below (within ±2)' |
+    'consistent with (n=.., ±..)' | 'inconclusive (...)' |
     'not run' (VERDICT_RULE); ``max_half_width`` is the equivalence margin of "within".
 
     ``values`` are the cell's seeds (test accuracy, %). With fewer than ``min_n`` seeds the
@@ -74,11 +76,11 @@ def paper_verdict(
         why = "1 seed, no CI" if x.size == 1 else f"n={x.size}, no interval below {min_n} seeds"
         return f"inconclusive ({why})"
     iv = interval(x, min_n=min_n)
-    if iv.lo > paper:
-        return "above"
-    if iv.hi < paper:
-        return "below"
-    if tost_p(x, paper, max_half_width) < ALPHA:
+    equivalent = tost_p(x, paper, max_half_width) < ALPHA
+    if iv.lo > paper or iv.hi < paper:  # a difference; small enough to matter not, or not
+        side = "above" if iv.lo > paper else "below"
+        return f"{side} (within ±{max_half_width:g})" if equivalent else side
+    if equivalent:
         return "within"
     return f"consistent with (n={x.size}, ±{iv.half_width:.2f})"
 
