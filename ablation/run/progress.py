@@ -41,11 +41,45 @@ def decode_kinds(text: str | None) -> dict[str, int]:
     return out
 
 
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
+def _work(kind: str) -> float | None:
+    """A cost kind's relative work: training images x passes over them (a minibatch epoch
+    costs about 1.6 full-batch steps, benchmarks/README.md); None when the kind does not say.
+    Training sets of unstated size count as MNIST's 60,000."""
+    fields = dict(zip(KIND_KEYS, kind.split("/"), strict=False))
+    epochs = _number(fields.get("optim.epochs"))
+    passes = _number(fields.get("optim.iterations")) or (1.6 * epochs if epochs else None)
+    if passes is None:
+        return None
+    return (_number(fields.get("data.n_train")) or 60000.0) * passes
+
+
+def _scaled(kind: str, by_kind: Mapping[str, list[float]]) -> float | None:
+    """A kind no cell of has finished, from the finished kinds scaled by their work (those
+    of the same optimiser when there are any); None when the work is unknown."""
+    work = _work(kind)
+    known = {k: w for k in by_kind if (w := _work(k))}
+    if work is None or not known:
+        return None
+    same = [k for k in known if k.split("/")[0] == kind.split("/")[0]]
+    return statistics.median(
+        statistics.median(by_kind[k]) * work / known[k] for k in (same or list(known))
+    )
+
+
 def eta_seconds(
     finished: Iterable[tuple[str, float]], remaining: Mapping[str, int], workers: int
 ) -> float | None:
     """Time left: per remaining cell, the median duration of the finished cells of its
-    kind (of all finished cells when none of its kind finished yet), summed and shared
+    kind (when none of its kind finished yet, finished kinds scaled by their work, e.g. 300
+    steps as 300/56 of 56 steps; else the median of all finished cells), summed and shared
     over ``workers``; never less than the longest single remaining cell. None before any
     cell finished. ``finished``: (kind, seconds) of cells finished in this sweep;
     ``remaining``: kind -> cells still to end."""
@@ -56,7 +90,9 @@ def eta_seconds(
         return None
     overall = statistics.median(s for v in by_kind.values() for s in v)
     medians = {
-        kind: statistics.median(by_kind[kind]) if kind in by_kind else overall
+        kind: statistics.median(by_kind[kind])
+        if kind in by_kind
+        else (_scaled(kind, by_kind) or overall)
         for kind, n in remaining.items()
         if n > 0
     }

@@ -210,6 +210,15 @@ def test_eta_uses_the_median_of_finished_cells_of_each_kind():
     assert eta_seconds([("gd", 20.0)], {"gd": 4}, 2) == 40.0
     assert eta_seconds([("gd", 20.0)], {"gd": 1}, 4) == 20.0
     assert eta_seconds([("gd", 20.0)], {"gd": 0}, 1) == 0.0
+    # a kind not seen yet is scaled by its work from the kinds seen (paper_depth: 56 steps
+    # then 300; the estimate was 56-step times for all, 5x too short)
+    short, long = "gd/mnist/42000/1/56/None", "gd/mnist/42000/1/300/None"
+    assert eta_seconds([(short, 10.0)], {long: 3}, 1) == pytest.approx(3 * 10.0 * 300 / 56)
+    more_data = "gd/mnist/None/1/56/None"  # data.n_train unset: the full 60,000
+    assert eta_seconds([(short, 10.0)], {more_data: 1}, 1) == pytest.approx(10.0 * 60 / 42)
+    # the same optimiser's kinds are preferred: sgd epochs from sgd, not from gd steps
+    sgd5, sgd20 = "sgd/mnist/None/2/None/5", "sgd/mnist/None/2/None/20"
+    assert eta_seconds([(short, 10.0), (sgd5, 8.0)], {sgd20: 1}, 1) == pytest.approx(32.0)
 
 
 def test_cost_kinds_round_trip_through_env_set(cell_of):
