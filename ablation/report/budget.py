@@ -107,11 +107,12 @@ def budget_table(
     ``comp`` is ``compare.compare``'s table (label, paper_test, cell); ``fin`` the finished
     runs with ``run_id``, ``cell``, ``cell_label``, ``test_acc`` and ``params``. When the
     compared cell label names several cells, the one with the best mean test accuracy is
-    used, as ``compare`` does.
+    used (``comp`` rows from ``compare`` name their own cell in ``cell_key``).
     """
     rows = []
     for _, ref in comp[comp["ours_test"].notna()].iterrows():
-        hit = fin[(fin["cell_label"] == ref["cell"]) | (fin["cell"] == ref["cell"])]
+        key_ = ref.get("cell_key") or ref["cell"]
+        hit = fin[(fin["cell"] == key_) | (fin["cell_label"] == ref["cell"])]
         if hit.empty:
             continue
         best = hit.groupby("cell")["test_acc"].mean().idxmax()

@@ -50,7 +50,8 @@ def compare(
     ``runs`` must hold one row per run (after de-duplication) with factor columns; ``vary``
     are the factors that define a cell. When several cells match a row (because some
     other factor varies too), the cells with the paper's own ``setting`` are kept if there
-    are any, and of what is left the best one by mean test accuracy is reported.
+    are any, and each cell that is left gets its own row (``cell_key``: the report's cell name;
+    e.g. a study that ran the row's cell at two budgets shows both).
     ``calibrated`` are the labels of rows a setting of the study was read off (column
     ``calibrated``): their agreement with the paper is expected, not evidence.
     """
@@ -72,6 +73,7 @@ def compare(
             "paper_train": ref.train_acc,
             "paper_test": ref.test_acc,
             "cell": "",
+            "cell_key": "",
             "n": 0,
             "note": ref.note,
             "calibrated": ref.label in calibrated,
@@ -93,40 +95,69 @@ def compare(
             rows.append(row)
             continue
         keys = [f for f in vary if f in fin]
-        groups = list(fin.groupby(keys)) if keys else [((), fin)]
-        best_key, best = max(groups, key=lambda kv: kv[1]["test_acc"].mean())
-        if len(groups) > 1:
-            extra = f"best of {len(groups)} matching cells"
-            row["note"] = f"{row['note']} {extra}".strip()
-        labels = [lb for lb in best["cell_label"] if lb]
-        row["cell"] = labels[0] if labels else row["factors"]
-        best = best.sort_values("seed")
-        for side in ("train", "test"):
-            values = best[f"{side}_acc"].dropna()
-            mean, lo, hi, _ = interval(values)
-            row.update({f"ours_{side}": mean, f"ours_{side}_lo": lo, f"ours_{side}_hi": hi})
-            row[f"ours_{side}_median"] = robust_centre(values)
-            row[f"ours_{side}_values"] = tuple(float(v) for v in values)
-        test = best.dropna(subset=["test_acc"])
-        row["n"] = len(test)
-        row["delta_test"] = row["ours_test"] - ref.test_acc
-        row["verdict"] = paper_verdict(test["test_acc"], ref.test_acc)
-        if "seed_reason" in test:  # seeds=auto added these after looking at the first ones
-            row["auto_seeds"] = int(test["seed_reason"].fillna("").map(seed_added).sum())
-        flags = failed_to_train(test["test_acc"])
-        if flags.any():
-            bad = test[flags]
-            row["failed_to_train"] = ", ".join(
-                f"seed {_seed(s)} ({a:.1f}%)"
-                for s, a in zip(bad["seed"], bad["test_acc"], strict=True)
-            )
-            kept = test.loc[~flags, "test_acc"]
-            row["note"] = (
-                f"{row['note']} failed to train: {row['failed_to_train']}; without them "
-                f"{kept.mean():.2f} (n={len(kept)})"
-            ).strip()
-        rows.append(row)
+        groups = sorted(fin.groupby(keys), key=_level_order) if keys else [((), fin)]
+        for _, cell in groups:  # one row per matching cell (e.g. per budget the study ran)
+            rows.append(_cell_row(dict(row), cell, ref.test_acc, len(groups)))
     return pd.DataFrame(rows)
+
+
+def _cell_row(row: dict, cell: pd.DataFrame, paper_test: float, matching: int) -> dict:
+    """``row`` completed with one matching cell's numbers; ``matching`` cells match the
+    paper row in all (e.g. a study that ran the row at two budgets shows both)."""
+    labels = [lb for lb in cell["cell_label"] if lb]
+    row["cell"] = labels[0] if labels else row["factors"]
+    row["cell_key"] = str(cell["cell"].iloc[0]) if "cell" in cell else row["cell"]
+    if matching > 1:
+        row["cell"] = f"{row['cell']} ({row['cell_key']})"
+        row["note"] = f"{row['note']} one of {matching} matching cells, each its own row".strip()
+    cell = cell.sort_values("seed")
+    for side in ("train", "test"):
+        values = cell[f"{side}_acc"].dropna()
+        mean, lo, hi, _ = interval(values)
+        row.update({f"ours_{side}": mean, f"ours_{side}_lo": lo, f"ours_{side}_hi": hi})
+        row[f"ours_{side}_median"] = robust_centre(values)
+        row[f"ours_{side}_values"] = tuple(float(v) for v in values)
+    test = cell.dropna(subset=["test_acc"])
+    row["n"] = len(test)
+    row["delta_test"] = row["ours_test"] - paper_test
+    row["verdict"] = paper_verdict(test["test_acc"], paper_test)
+    if "seed_reason" in test:  # seeds=auto added these after looking at the first ones
+        row["auto_seeds"] = int(test["seed_reason"].fillna("").map(seed_added).sum())
+    flags = failed_to_train(test["test_acc"])
+    if flags.any():
+        bad = test[flags]
+        row["failed_to_train"] = ", ".join(
+            f"seed {_seed(s)} ({a:.1f}%)" for s, a in zip(bad["seed"], bad["test_acc"], strict=True)
+        )
+        kept = test.loc[~flags, "test_acc"]
+        row["note"] = (
+            f"{row['note']} failed to train: {row['failed_to_train']}; without them "
+            f"{kept.mean():.2f} (n={len(kept)})"
+        ).strip()
+    return row
+
+
+def _level_order(group) -> tuple:
+    """Sort key of a ``groupby`` group: its levels, numbers by value (56 before 300)."""
+    levels = group[0] if isinstance(group[0], tuple) else (group[0],)
+    out = []
+    for v in levels:
+        try:
+            out.append((0, float(v), ""))
+        except (TypeError, ValueError):
+            out.append((1, 0.0, str(v)))
+    return tuple(out)
+
+
+def display_names(comp: pd.DataFrame) -> list[str]:
+    """Each row's paper label, with its cell when several rows share the label."""
+    counts = comp["label"].value_counts()
+    return [
+        f"{r['label']} ({r['cell_key']})"
+        if counts[r["label"]] > 1 and r["cell_key"]
+        else r["label"]
+        for _, r in comp.iterrows()
+    ]
 
 
 def _seed(s) -> str:

@@ -83,3 +83,40 @@ def test_budget_table_maps_paper_rows_to_cells():
     table = budget_table(_hist(CURVES), comp, fin)
     assert list(table["paper_row"]) == ["Random init (42k)"]
     assert table.loc[0, "mean_epoch"] == 20 and table.loc[0, "mean_updates"] == 20
+
+
+def test_a_paper_row_run_at_two_budgets_gets_a_row_per_cell_and_both_budget_rows():
+    """paper_depth ran the paper's random / 42k cell at 56 and 300 steps: the comparison
+    showed only the better one (300 steps, 'above'), hiding the 56-step match; now each
+    matching cell is its own row, in level order, and the budget table follows each."""
+    from ablation.report.compare import compare, display_names
+    from ablation.report.reference import load_reference
+
+    ref = load_reference("ghimire2023")
+    rows = []
+    for steps, accs in (("300", [89.4, 89.5, 89.3]), ("56", [76.9, 76.5, 77.1])):
+        for seed, acc in enumerate(accs):
+            rows.append(
+                {
+                    "run_id": f"{steps}-{seed}", "status": "FINISHED", "seed": seed,
+                    "init": "random", "reg": "none", "data": "42k", "depth": "2",
+                    "optim": "gd", "optim.iterations": steps,
+                    "cell": f"optim.iterations={steps}",
+                    "cell_label": "init=random reg=none data=42k", "failure": "",
+                    "test_acc": acc, "train_acc": acc + 0.5, "seed_reason": "",
+                    "params": {"optim.name": "gd"},
+                }
+            )  # fmt: skip
+    runs = pd.DataFrame(rows)
+    comp = compare(ref, runs, ["optim.iterations"])
+    mine = comp[comp["label"] == "Random init (42k)"]
+    assert list(mine["cell_key"]) == ["optim.iterations=56", "optim.iterations=300"]
+    assert mine["verdict"].tolist()[0] == "within" and mine["verdict"].tolist()[1] == "above"
+    assert all("one of 2 matching cells" in n for n in mine["note"])
+    names = display_names(comp)
+    assert "Random init (42k) (optim.iterations=56)" in names
+    assert "Kaiming init (42k)" in names  # a row shown once keeps its plain label
+    fin = runs.assign(test_acc=runs["test_acc"])
+    hist = _hist({r: [0.5, 0.8] for r in runs["run_id"]})
+    table = budget_table(hist, comp, fin)
+    assert list(table["cell"]) == ["optim.iterations=56", "optim.iterations=300"]

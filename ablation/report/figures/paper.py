@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ablation.report.compare import display_names
 from ablation.report.figures._base import MIN_SEEDS_FOR_BAND, categorical, save, styled, txt
 
 
@@ -18,6 +19,7 @@ def paper_vs_ours(comp: pd.DataFrame, path: Path) -> Path:
     Rows without a finished run of ours are not drawn; they are named under the axes.
     """
     ours = categorical(1)[0]
+    comp = comp.assign(label=display_names(comp)) if "cell_key" in comp else comp
     ran = comp[comp["ours_test"].notna()].reset_index(drop=True)
     absent = [str(lb) for lb in comp.loc[comp["ours_test"].isna(), "label"]]
     fig = Figure(figsize=(8, 0.55 * len(ran) + 1.9), layout="constrained")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ablation.report import figures as figs
+from ablation.report.compare import display_names
 from ablation.report.render import Bullets, Document, Heading, Table
 from ablation.report.sections.common import Context, fmt_ci, image, num
 from ablation.report.stats import INTERVAL_SENTENCE, VERDICT_RULE
@@ -29,6 +30,7 @@ def verdict(r) -> str:
 def train_sentence(comp: pd.DataFrame) -> str | None:
     """One sentence on train accuracy: the rows whose paper number lies outside our interval
     (with by how much our mean differs), and how many lie inside; None without intervals."""
+    comp = comp.assign(name=display_names(comp))
     have = comp[comp["ours_train_lo"].notna() & comp["paper_train"].notna()]
     if have.empty:
         return None
@@ -37,7 +39,7 @@ def train_sentence(comp: pd.DataFrame) -> str | None:
         | (have["paper_train"] > have["ours_train_hi"])
     ]
     parts = [
-        f"{r['label']}: the paper's {r['paper_train']:g} lies outside our 95% interval "
+        f"{r['name']}: the paper's {r['paper_train']:g} lies outside our 95% interval "
         f"[{r['ours_train_lo']:.2f}, {r['ours_train_hi']:.2f}] (our mean "
         f"{r['ours_train']:.2f} is {abs(r['ours_train'] - r['paper_train']):.2f} points "
         f"{'higher' if r['ours_train'] > r['paper_train'] else 'lower'})"
@@ -101,7 +103,9 @@ def section(doc: Document, ctx: Context) -> None:
             f"Δ = our mean − paper (test). {VERDICT_RULE} {auto}".strip(),
         )
     )
-    notes = [f"{r['label']}: {r['note']}" for _, r in comp.iterrows() if r["note"]]
+    notes = list(
+        dict.fromkeys(f"{r['label']}: {r['note']}" for _, r in comp.iterrows() if r["note"])
+    )
     notes += [
         f"{r['label']}: {CALIBRATION_NOTE}."
         for _, r in comp.iterrows()
