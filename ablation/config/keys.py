@@ -78,6 +78,8 @@ KEYS: dict[str, Meaning] = {
     "rerun": Meaning(hashed=False, named=False, tasks=BOTH),
     "report": Meaning(hashed=False, param=NEVER, named=False, shown=False, tasks=BOTH),
     "plugins": Meaning(hashed=False, param=NEVER, named=False, tasks=BOTH),
+    # which contrasts the study declared confirmatory: how results are read, not computed
+    "contrasts": Meaning(hashed=False, param=NEVER, named=False, shown=False, tasks=BOTH),
     # the task node: a user task's own fields; for the MLP not hashed (its name may change)
     "task": Meaning(tasks=USER),
     "task._target_": Meaning(tasks=USER),
@@ -112,7 +114,7 @@ PROTOCOL_PARAMS = (
 
 #: What a study's config tells the report (how results are judged, which contrasts are
 #: confirmatory): read from the runs' config, never logged as params.
-STUDY_SETTINGS = ("task.metric", "task.goal", "report.contrasts")
+STUDY_SETTINGS = ("task.metric", "task.goal", "contrasts")
 
 #: The rows of the report's protocol table: the protocol less what the report shows
 #: elsewhere (depth is a factor or in the cell label; the data source has its own line).

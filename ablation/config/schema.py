@@ -16,7 +16,7 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from ablation.config import rules
+from ablation.config import contrasts, rules
 from ablation.config.identity import (
     MLP_TASK,
     MLP_TASKS,
@@ -256,6 +256,9 @@ class Config:
     rerun: bool = False
     #: a sweep logs its report (report.html, ...) to its parent run at the end
     report: bool = True
+    #: the study's confirmatory contrasts, declared before it runs ("reg: l2 vs none within
+    #: init=random"); the report Holm-corrects them as their own family
+    contrasts: list[str] = field(default_factory=list)
     #: modules imported before the config is validated: they register components
     #: (optimisers, data sources, ...); see docs/extending.md
     plugins: list[str] = field(default_factory=list)
@@ -270,6 +273,11 @@ class Config:
         if not self.experiment_name.strip():
             raise ConfigError("experiment_name is empty; give the study a name")
         rules.check_fields(self)  # seed and data_seed (null: follows seed) among them
+        for text in self.contrasts:
+            try:
+                contrasts.parse(text)
+            except ValueError as exc:
+                raise ConfigError(f"contrasts: {exc}") from None
         self._check_training_rows()
         if not decay_is_valid(self.optim.lr, self.reg.wd):  # each update: W *= 1 - lr * wd
             raise ConfigError(

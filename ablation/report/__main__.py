@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="the study's confirmatory contrasts, ';'-separated, e.g. "
         '"init: kaiming vs random; reg: l2 vs none within init=random" '
-        "(default: report.contrasts of the study)",
+        "(default: the study's contrasts, declared in its config)",
     )
     p.add_argument(
         "--calibrated",

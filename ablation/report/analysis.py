@@ -17,6 +17,7 @@ from ablation.report.stats.sentences import (
     overview,
     resolution,
 )
+from ablation.tracking.schema import TAG_CONTRASTS
 
 
 @dataclass
@@ -99,21 +100,23 @@ def declared_contrasts(
     runs: pd.DataFrame, client=None, given: str | None = None, study: dict | None = None
 ) -> list[str]:
     """The study's confirmatory contrasts: ``given`` (``--contrasts``, ';'-separated), else
-    ``report.contrasts`` of the study's config (``study``: ``runs.study_settings``), else of
-    its sweep (parent) run's params."""
+    ``contrasts`` of the study's config (``study``: ``runs.study_settings``, or the runs'
+    tag of it, the newest run's), else its sweep (parent) run's ``report.contrasts`` param."""
     if given:
         return _split(given)
-    if study and study.get("report.contrasts"):
-        return _split(study["report.contrasts"])
+    if study and study.get("contrasts"):
+        return _split(study["contrasts"])
+    tagged = runs.sort_values("start_time")["contrasts"] if "contrasts" in runs else []
+    tagged = [t for t in tagged if t]
+    if tagged:
+        return _split(tagged[-1])
     if client is not None and "parent_id" in runs:
         for pid in dict.fromkeys(p for p in runs["parent_id"] if p):
             try:
                 run = client.get_run(pid)
             except Exception:  # a parent run that cannot be read declares nothing
                 continue
-            text = run.data.params.get("report.contrasts") or run.data.tags.get(
-                "ablation.report_contrasts"
-            )
+            text = run.data.params.get("report.contrasts") or run.data.tags.get(TAG_CONTRASTS)
             if text:
                 return _split(text)
     return []

@@ -237,7 +237,7 @@ def build_report(
     comparison); ``roc_cell`` is the cell label for ROC/PR curves (default: best cell);
     ``metric`` / ``goal`` override the study's ``task.metric`` / ``task.goal`` (several
     metrics comma-separated); ``contrasts`` declares the confirmatory contrasts
-    (';'-separated, overriding ``report.contrasts``); ``calibrated`` names the paper rows a
+    (';'-separated, overriding the study's ``contrasts``); ``calibrated`` names the paper rows a
     setting of the study was read off (';'-separated), marked in the table and figure.
     Returns the path of report.md. Raises ``ReportError`` for problems the user can fix.
     """

@@ -121,6 +121,7 @@ def fetch_runs(
             "git_commit": tags.get(tracking.TAG_GIT_COMMIT, ""),
             "data_checksum": tags.get(tracking.TAG_DATA_CHECKSUM, ""),
             "seed_reason": tags.get(tracking.TAG_SEED_REASON, ""),
+            "contrasts": tags.get(tracking.TAG_CONTRASTS, ""),
             "seed": config.get("seed") if isinstance(config.get("seed"), int) else None,
             "params": dict(params),
             "config": config,
@@ -202,7 +203,7 @@ def download_artifact(client, run_id: str, path: str, dst: Path) -> Path | None:
 
 
 def study_settings(client, runs: pd.DataFrame, tmp: Path) -> dict:
-    """``task.metric``, ``task.goal`` and ``report.contrasts`` of the study, from the runs'
+    """``task.metric``, ``task.goal`` and ``contrasts`` of the study, from the runs'
     config when logged there, else from the newest finished run's ``config.yaml``."""
     import yaml
 

@@ -8,6 +8,7 @@ another process is training is left to it.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -169,6 +170,8 @@ def _cell_tags(cell: Cell, label: str, sweep: SweepInfo | None) -> dict[str, str
         tracking.TAG_METRIC: cell.config.task.metric,  # how the report and the sweep judge it
         tracking.TAG_GOAL: cell.config.task.goal,
     }
+    if cell.config.contrasts:  # declared before the study ran: the report's confirmatory ones
+        tags[tracking.TAG_CONTRASTS] = json.dumps(list(cell.config.contrasts))
     if sweep and sweep.parent_run_id:
         tags[TAG_PARENT] = sweep.parent_run_id
     if sweep and sweep.seed_reason:

@@ -41,6 +41,7 @@ TAG_BLAS_THREADS = "ablation.blas_threads"  # the BLAS limit ("all": none)
 #: how results are judged (``task.metric``, ``task.goal`` max|min), on cell and sweep runs
 TAG_METRIC = "ablation.metric"
 TAG_GOAL = "ablation.goal"
+TAG_CONTRASTS = "ablation.report_contrasts"  # the study's declared contrasts (a JSON list)
 #: on the sweep run: the command as typed and what the grid varies (comma-separated), for
 #: the description written at the sweep's end
 TAG_COMMAND = "ablation.command"

@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import textwrap
 
+import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, cli
+from tests.conftest import REPO, cli, store_uri
 
 TASK = """
 def train(cfg, log):
@@ -90,3 +92,50 @@ def test_the_readme_example_works_as_written(workdir):
     assert re.search(
         r"best cell task\.C=1: test/acc 0\.\d{4} \(\d\d\.\d\d%\) \(highest", done.stdout
     )
+
+
+DECLARED = """# @package _global_
+defaults: [config, _self_]
+experiment_name: declared
+contrasts: [{contrast}]
+task:
+  _target_: task.train
+  C: 1.0
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    params:
+      task.C: 0.1,1.0
+      seed: range(3)
+"""
+
+
+@pytest.mark.slow
+def test_contrasts_declared_in_the_study_file_are_the_reports_confirmatory_family(workdir):
+    """Declared before the study runs, kept with its runs: the report (with no --contrasts)
+    Holm-corrects them as their own family; a contrast it cannot read stops the study first."""
+    folder = workdir / "mine"
+    folder.mkdir()
+    (folder / "task.py").write_text(textwrap.dedent(TASK))
+    (folder / "study.yaml").write_text(DECLARED.format(contrast='"task.C: 1.0 vs 0.1"'))
+    done = cli("-cd", "mine", "-cn", "study", "report=false", cwd=workdir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = workdir / "reports"
+    rep = cli("--experiment", "declared", "--out", str(out), "--no-figures",
+              module="ablation.report", cwd=workdir)  # fmt: skip
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    effects = pd.read_csv(out / "declared" / "effects.csv")
+    (row,) = effects[effects["family"] == "confirmatory"].to_dict("records")
+    assert row["factor"] == "task.C" and row["estimate"] == pytest.approx(9.0, abs=1e-6)  # points
+    md = (out / "declared" / "report.md").read_text("utf-8")
+    assert "Declared (confirmatory): task.C: 1.0 vs 0.1." in md
+
+    (folder / "study.yaml").write_text(DECLARED.format(contrast='"task.C 1.0 vs 0.1"'))
+    bad = cli("-cd", "mine", "-cn", "study", "experiment_name=bad", cwd=workdir)
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert lines[0].startswith("error: contrasts: cannot read the declared contrast")
+    assert lines[1:] == ["  in the cell: task.C=0.1 seed=0 experiment_name=bad"]  # as for any key
+    assert "Traceback" not in bad.stderr
+    client = MlflowClient(store_uri(workdir))
+    assert client.get_experiment_by_name("bad") is None

@@ -77,7 +77,8 @@ def one(doc: Document, ctx, fx, first: bool) -> None:
     declared = (
         f" Declared (confirmatory): {'; '.join(ctx.declared)}."
         if ctx.declared
-        else " No contrast was declared (report.contrasts), so every contrast is exploratory."
+        else " No contrast was declared (the study's contrasts, or --contrasts), so every "
+        "contrast is exploratory."
     )
     doc.add(
         Table(

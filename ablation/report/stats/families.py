@@ -1,6 +1,6 @@
 """Multiplicity: declared (confirmatory) contrasts vs. the rest (exploratory), and P(better).
 
-A study may declare its confirmatory contrasts (``report.contrasts``), one string each::
+A study may declare its confirmatory contrasts (its config's ``contrasts``), one string each::
 
     init: kaiming vs random
     reg: l2 vs none within init=random
@@ -17,13 +17,13 @@ at level 1 - 0.05/m for a family of m contrasts).
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 
+from ablation.config import contrasts
 from ablation.report.errors import ReportError
 from ablation.report.stats.effects import EffectModel, all_contrasts, contrast
 
@@ -33,7 +33,8 @@ BOOTSTRAP = 1000
 CONFIRMATORY, EXPLORATORY = "confirmatory", "exploratory"
 
 FAMILY_SENTENCE = (
-    "Families: contrasts the study declared (report.contrasts) are confirmatory and "
+    "Families: contrasts the study declared (its config's contrasts, or --contrasts) are "
+    "confirmatory and "
     "Holm-corrected among themselves only; every other contrast is exploratory and "
     "Holm-corrected within the exploratory family. Intervals are simultaneous within the "
     "family (Bonferroni: each at 95% / m for m contrasts)."
@@ -46,28 +47,13 @@ P_BETTER_SENTENCE = (
     f"{MIN_SEEDS_P_BETTER} seeds on each side."
 )
 
-_SPEC = re.compile(
-    r"^\s*(?P<factor>[^:]+?)\s*:\s*(?P<level>\S+)\s+vs\.?\s+(?P<baseline>\S+)"
-    r"(?:\s+within\s+(?P<within>.+?))?\s*$"
-)
-
 
 def parse_spec(text: str) -> dict:
     """'reg: l2 vs none within init=random' -> factor, level, baseline, within (dict)."""
-    m = _SPEC.match(str(text))
-    if not m:
-        raise ReportError(
-            f"cannot read the declared contrast {text!r}; write 'FACTOR: LEVEL vs BASELINE' "
-            "with an optional 'within factor=level ...', e.g. 'reg: l2 vs none within init=random'"
-        )
-    within = {}
-    for part in re.split(r"[\s,]+", m["within"] or ""):
-        if part:
-            if "=" not in part:
-                raise ReportError(f"declared contrast {text!r}: {part!r} is not factor=level")
-            f, lv = part.split("=", 1)
-            within[f] = lv
-    return {"factor": m["factor"], "level": m["level"], "baseline": m["baseline"], "within": within}
+    try:
+        return contrasts.parse(text)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def _check(model: EffectModel, spec: dict, text: str) -> None:
