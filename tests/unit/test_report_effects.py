@@ -159,3 +159,31 @@ class _Named:
 
     def __getattr__(self, name):
         return getattr(self._m, name)
+
+
+def test_a_flip_declared_the_other_way_round_is_still_named_and_the_average_says_so():
+    """full_grid: 'depth: 1 vs 2 within init=...' declared, so the table holds only 1 vs 2;
+    the overview looked for 2 vs 1, found nothing and printed the average over init as an
+    effect (depth=2 lowers by 0.82) beside confirmatory simple effects of opposite signs."""
+    data = _runs([(a, b, 4) for a in (0, 1, 2) for b in (0, 1)],
+                 lambda a, b: 90 + (3 if b == 0 else -3) * min(a, 1))  # fmt: skip
+    model = fit(data, "y", ["a", "b"])
+    declared = ["a: 0 vs 1 within b=0", "a: 0 vs 1 within b=1"]
+    table = effects_table(model, "max", declared)
+    assert not len(table[(table.factor == "a") & (table.level == "1") & (table.within != "")
+                         & (table.within_d.map(lambda w: list(w) == ["b"]))])  # fmt: skip
+    sentences = overview(model, table, _Named(ACC, "y"))
+    flips = [s for s in sentences if s.startswith("The effect of a flips sign with b: a=1 vs a=0")]
+    assert len(flips) == 1 and "+3.0" in flips[0] and "-3.0" in flips[0], sentences
+    (average,) = [s for s in sentences if s.startswith("a=1 vs a=0:") or s.startswith("a=1 ")]
+    assert "an average over b, whose simple effects differ in sign" in average
+
+
+def test_opposite_signs_with_one_side_unresolved_are_not_called_a_flip():
+    data = _runs([(a, b, 5) for a in (0, 1) for b in (0, 1)],
+                 lambda a, b: 90 + (3 if b == 0 else -0.05) * a)  # fmt: skip
+    model = fit(data, "y", ["a", "b"])
+    sentences = overview(model, effects_table(model, "max"), _Named(ACC, "y"))
+    assert not any("flips sign" in s for s in sentences)
+    (changes,) = [s for s in sentences if s.startswith("The effect of a changes with b")]
+    assert "not resolved" in changes

@@ -73,7 +73,8 @@ def effect_sentence(r, metric, assumed: str = "") -> str:
 
 def _flip_sentence(metric, f, g, rows: pd.DataFrame) -> str | None:
     """'The effect of c flips sign with d: ...' when the simple effects of one pair of
-    levels of ``f`` have opposite signs across ``g`` and at least one is resolved."""
+    levels of ``f`` have opposite signs across ``g`` and all are resolved ('changes with'
+    when only some are: an unresolved one may be 0)."""
     if rows.empty or not rows.apply(_significant, axis=1).any():
         return None
     signs = set((rows["estimate"] > 0).tolist())
@@ -82,11 +83,13 @@ def _flip_sentence(metric, f, g, rows: pd.DataFrame) -> str | None:
     a, b = rows["baseline"].iloc[0], rows["level"].iloc[0]
     parts = [
         f"{metric.points(r['estimate'], True)}{_interval(metric, r)} at {r['within']} "
-        f"({p_text(r['p_holm'])})"
+        f"({p_text(r['p_holm'])}{'' if _significant(r) else ', not resolved'})"
         for _, r in rows.iterrows()
     ]
+    # opposite signs, but a side that is not resolved may be 0: no reversal is claimed then
+    verb = "flips sign with" if rows.apply(_significant, axis=1).all() else "changes with"
     return (
-        f"The effect of {f} flips sign with {g}: {f}={b} vs {f}={a} is "
+        f"The effect of {f} {verb} {g}: {f}={b} vs {f}={a} is "
         + ", but ".join(parts)
         + f" (simple effects of the model, {rows['family'].iloc[0]}); its average over {g} "
         "hides this."
@@ -105,6 +108,25 @@ def _depends_sentence(metric, f, g, rows: pd.DataFrame, p: float) -> str:
     )
 
 
+def _pair_rows(table: pd.DataFrame, f: str, b, base, g: str) -> pd.DataFrame:
+    """The simple effects of ``f=b`` vs ``f=base`` within each level of ``g``, whichever way
+    the table holds them (a declared 'depth: 1 vs 2' is the only row of 2 vs 1): rows held
+    the other way round are turned, estimate and interval negated."""
+    simple = table[
+        (table["kind"] == "simple")
+        & (table["factor"] == f)
+        & table["within_d"].map(lambda w: list(w) == [g])
+    ]
+    ahead = simple[(simple["level"] == b) & (simple["baseline"] == base)]
+    back = simple[(simple["level"] == base) & (simple["baseline"] == b)].copy()
+    if not back.empty:
+        back["estimate"] = -back["estimate"]
+        back["lo"], back["hi"] = -back["hi"], -back["lo"]
+        back["level"], back["baseline"] = b, base
+    both = pd.concat([ahead, back[~back["within"].isin(ahead["within"])]])
+    return both.sort_index()  # the table's order: the levels of g in their own order
+
+
 def overview(model: EffectModel, table: pd.DataFrame, metric) -> list[str]:
     """The overview: sign flips and interactions first, then each factor's marginal effect
     of every level against the first (baseline) level."""
@@ -114,20 +136,16 @@ def overview(model: EffectModel, table: pd.DataFrame, metric) -> list[str]:
     tests = model.term_tests().set_index("term")
     for f in model.factors:
         base = model.levels[f][0]
+        flipped: dict = {}  # level -> the factors its effect flips sign with
         for g in model.interacting(f):
             term = term_name(tuple(x for x in model.factors if x in (f, g)))
             p = float(tests.loc[term, "p"]) if term in tests.index else math.nan
             for b in model.levels[f][1:]:
-                rows = table[
-                    (table["kind"] == "simple")
-                    & (table["factor"] == f)
-                    & (table["level"] == b)
-                    & (table["baseline"] == base)
-                    & table["within_d"].map(lambda w, g=g: list(w) == [g])
-                ]
+                rows = _pair_rows(table, f, b, base, g)
                 flip = _flip_sentence(metric, f, g, rows)
                 if flip:
                     out.append(flip)
+                    flipped.setdefault(b, []).append(g)
                 elif len(rows) and p == p and p < ALPHA:
                     out.append(_depends_sentence(metric, f, g, rows, p))
         for b in model.levels[f][1:]:
@@ -137,8 +155,14 @@ def overview(model: EffectModel, table: pd.DataFrame, metric) -> list[str]:
                 & (table["level"] == b)
                 & (table["baseline"] == base)
             ]
+            hides = (
+                f"; an average over {' and '.join(flipped[b])}, whose simple effects differ in "
+                "sign (above)"
+                if b in flipped
+                else ""
+            )
             for _, r in rows.iterrows():
-                out.append(effect_sentence(r, metric, _assumed(model, f)))
+                out.append(effect_sentence(r, metric, _assumed(model, f) + hides))
     return out
 
 
