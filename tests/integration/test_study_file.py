@@ -18,7 +18,7 @@ def train(cfg, log):
     return {"test/acc": 0.5 + cfg["C"] / 10}
 """
 BODY = """
-experiment_name: bare
+experiment_name: {name}
 task:
   _target_: task.train
   C: 1.0
@@ -27,7 +27,7 @@ hydra:
   sweeper:
     params:
       task.C: 0.1,1.0
-      {seed_key}: range(2)
+      {seed_key}: range({seeds})
 """
 TWO_LINES = "put these two lines at its top: '# @package _global_' and 'defaults: [config, _self_]'"
 
@@ -35,7 +35,9 @@ TWO_LINES = "put these two lines at its top: '# @package _global_' and 'defaults
 def _write(folder, head: str, seed_key: str = "seed") -> None:
     folder.mkdir()
     (folder / "task.py").write_text(textwrap.dedent(TASK))
-    (folder / "study.yaml").write_text(head + textwrap.dedent(BODY).format(seed_key=seed_key))
+    (folder / "study.yaml").write_text(
+        head + textwrap.dedent(BODY).format(name="bare", seed_key=seed_key, seeds=2)
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,20 +96,10 @@ def test_the_readme_example_works_as_written(workdir):
     )
 
 
-DECLARED = """# @package _global_
-defaults: [config, _self_]
-experiment_name: declared
-contrasts: [{contrast}]
-task:
-  _target_: task.train
-  C: 1.0
-hydra:
-  mode: MULTIRUN
-  sweeper:
-    params:
-      task.C: 0.1,1.0
-      seed: range(3)
-"""
+# the BODY study, 3 seeds a cell, with its confirmatory contrast declared in the file
+DECLARED = "# @package _global_\ndefaults: [config, _self_]\ncontrasts: [{contrast}]" + BODY.format(
+    name="declared", seed_key="seed", seeds=3, contrast="{contrast}"
+)
 
 
 @pytest.mark.slow
