@@ -134,14 +134,6 @@ def _build(
     fin = runs[runs["status"] == "FINISHED"].copy()
     ref = _reference(reference, task, runs, metrics)
 
-    root = Path(out_dir).resolve()
-    target = (root / safe_name(experiment)).resolve()
-    if root not in target.parents:
-        raise ReportError(f"refusing to write outside {root}: {target}")
-    stage = new_stage(target, stages)
-    fig_dir = stage / "figures"
-    fig_dir.mkdir()
-
     try:
         picked = calibrated_rows(ref, calibrated) if ref else set()
     except UnknownRow as exc:
@@ -151,6 +143,15 @@ def _build(
             "--calibrated names a paper row, but this report has no reference; "
             "drop --calibrated or pass --reference"
         )
+
+    root = Path(out_dir).resolve()
+    target = (root / safe_name(experiment)).resolve()
+    if root not in target.parents:
+        raise ReportError(f"refusing to write outside {root}: {target}")
+    stage = new_stage(target, stages)
+    fig_dir = stage / "figures"
+    fig_dir.mkdir()
+
     comp = compare(ref, runs, vary, picked) if ref else None
     if comp is not None and (comp["verdict"] == "not run").all():
         comp = None  # the study ran none of the paper's cells: no paper rows at all
