@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +148,39 @@ def pytest_xdist_make_scheduler(config, log):
             return group_of(nodeid)
 
     return GroupScheduling(config, log)
+
+
+# -- where the suite's time goes (``ABLATION_TEST_CPU_LOG=FILE make test``) ----------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With ``ABLATION_TEST_CPU_LOG`` set, append one JSON line per test to that file: its wall
+    time and the CPU seconds of the worker and of the processes it started and waited for
+    (setup and teardown included, so a module fixture counts in its first test).
+
+    Wall time alone misleads on a shared machine: a test that sleeps or waits on a server
+    costs wall but no CPU, and on 2 cores the suite's floor is its CPU seconds over 2."""
+    path = os.environ.get("ABLATION_TEST_CPU_LOG")
+    if not path:
+        yield
+        return
+    t0 = time.perf_counter()
+    me0 = resource.getrusage(resource.RUSAGE_SELF)
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    me1 = resource.getrusage(resource.RUSAGE_SELF)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def cpu(a, b):
+        return round(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime, 2)
+
+    line = {
+        "test": item.nodeid,
+        "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        "wall": round(time.perf_counter() - t0, 2),
+        "cpu_self": cpu(me0, me1),
+        "cpu_children": cpu(kids0, kids1),
+    }
+    with open(path, "a", encoding="utf-8") as f:  # one short write per line: no interleaving
+        f.write(json.dumps(line) + "\n")

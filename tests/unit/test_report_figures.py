@@ -78,6 +78,7 @@ def test_store_is_shown_relative_to_the_working_directory(tmp_path):
 # --- the interaction plot, learning curves, palettes, metrics -----------------------------
 
 from matplotlib.collections import LineCollection  # noqa: E402
+from scipy import stats  # noqa: E402
 
 CROSS = {("random", "none"): 90.0, ("random", "l2"): 92.0}
 CROSS |= {("kaiming", "none"): 95.0, ("kaiming", "l2"): 93.0}
@@ -161,6 +162,42 @@ def test_interaction_intervals_stay_in_the_metric_range_and_one_seed_has_none(tm
     assert not [c for ax in fig.axes for c in ax.collections if isinstance(c, LineCollection)]
     assert "one seed per cell" in fig._suptitle.get_text()
     assert "no interval" in figs.interaction_caption(one, ["init", "reg", "depth"])
+
+
+def test_an_interval_past_the_zoomed_axis_is_marked_with_its_end(tmp_path):
+    """One noisy cell (seeds 93, 95.5, 96): its interval reaches far past the zoom that fits
+    the means; the bar's end is not cut silently but marked at the edge with its value."""
+    fin = _crossover()
+    noisy = fin["cell"] == "init=kaiming reg=none depth=1"
+    fin.loc[noisy, "test_acc"] = [93.0, 95.5, 96.0]
+    lo, hi = stats.t.interval(0.95, 2, loc=np.mean([93, 95.5, 96]), scale=stats.sem([93, 95.5, 96]))
+    with figs.capture() as drawn:
+        figs.interaction_plot(fin, ["init", "reg", "depth"], tmp_path / "ix.png")
+    fig = drawn["ix.png"]
+    bottom, top = fig.axes[0].get_ylim()
+    assert top < hi  # the zoom cuts this interval
+    ends = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("to ")]
+    assert sorted(ends) == sorted([f"to {hi:.3g}"] + ([f"to {lo:.3g}"] if lo < bottom else []))
+    up = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "^"]
+    assert any(np.isclose(ln.get_ydata()[0], top) for ln in up)
+    legend = " ".join(" ".join(t.get_text().split()) for t in fig.legends[0].get_texts())
+    assert "interval end outside the axis" in legend
+    # a figure whose intervals all fit says nothing of the kind
+    with figs.capture() as drawn:
+        figs.interaction_plot(_crossover(), ["init", "reg", "depth"], tmp_path / "ok.png")
+    assert not [t for ax in drawn["ok.png"].axes for t in ax.texts if t.get_text()[:3] == "to "]
+
+
+def test_every_panel_of_a_short_last_row_layout_labels_its_x_ticks(tmp_path):
+    fin = _crossover(depths=(1, 2, 3, 4))  # 4 panels: 3 above, 1 below the first
+    with figs.capture() as drawn:
+        figs.interaction_plot(fin, ["init", "reg", "depth"], tmp_path / "ix.png")
+    fig = drawn["ix.png"]
+    fig.canvas.draw()
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [f"depth = {d}" for d in (1, 2, 3, 4)]
+    for ax in panels:
+        assert [t.get_text() for t in ax.get_xticklabels() if t.get_visible()] == ["none", "l2"]
 
 
 def test_interaction_plot_names_cells_not_run_and_marks_the_lowest_for_min(tmp_path):

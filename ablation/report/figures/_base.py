@@ -130,14 +130,16 @@ def shade(colour, k: int, m: int) -> tuple:
 
 
 def grid(n: int, width: float = 4.6, height: float = 3.6, sharey: bool = True):
-    """``n`` panels, at most three a row; the lowest panel of each column shows the x axis."""
+    """``n`` panels, at most three a row; every panel labels its own x ticks (with shared x,
+    matplotlib labels only the bottom row, and a panel above a shorter last row was left
+    without them)."""
     cols = min(n, 3)
     rows = math.ceil(n / cols)
     fig = Figure(figsize=(width * cols + 2.2, height * rows + 0.8), layout="constrained")
     axes = fig.subplots(rows, cols, sharex=True, sharey=sharey, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
-    for ax in axes[max(n - cols, 0) : n]:  # no panel below: this one shows the x axis
+    for ax in axes[:n]:
         ax.xaxis.set_tick_params(labelbottom=True)
     return fig, axes[:n]
 

@@ -4,7 +4,8 @@ x = one factor, one line (colour and marker) per level of a second factor, one p
 level combination of the rest, so a reversal (init x depth) or a crossover (L2 helps random
 init, hurts Kaiming) shows as lines that cross. Each cell: mean over its seeds, a 95%
 t-interval clipped to the metric's range with >= 3 seeds, its seeds as small dots. The y axis
-is zoomed to the cell means; a seed outside it is drawn at the edge with its value.
+is zoomed to the cell means; a seed or an interval's end outside it is drawn at the edge
+with its value.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def interaction_plot(
                 if not math.isnan(c["lo"]):
                     err = [[c["mean"] - c["lo"]], [c["hi"] - c["mean"]]]
                     ax.errorbar(xs[i], c["mean"], yerr=err, color=colours[j], capsize=3, lw=1.2)
+                    for end in (c["lo"], c["hi"]):  # an interval that leaves the zoomed axis
+                        if not bottom <= end <= top:
+                            outside = True
+                            _mark_outside(ax, xs[i], end, bottom, top, colours[j], "to ")
                 if seeds > 1:
                     vals = np.asarray(c["values"], float)
                     side = 0.07 if dodge >= 0 else -0.07  # beside the bar, on the outer side
@@ -110,24 +115,7 @@ def interaction_plot(
                     )
                     for val in vals[~inside]:
                         outside = True
-                        edge = bottom if val < bottom else top
-                        ax.plot(
-                            xs[i],
-                            edge,
-                            marker="v" if val < bottom else "^",
-                            color=colours[j],
-                            ms=6,
-                            clip_on=False,
-                            zorder=4,
-                        )
-                        ax.annotate(
-                            f"{val:.3g}",
-                            (xs[i], edge),
-                            xytext=(4, 3 if val > top else -9),
-                            textcoords="offset points",
-                            fontsize=7,
-                            color="0.25",
-                        )
+                        _mark_outside(ax, xs[i], val, bottom, top, colours[j])
         for i, v in enumerate(lay.x_levels):  # an incomplete design: say what is missing
             ran = set(here.loc[here["x"] == v, "trace"])
             missing = [t for t in lay.trace_levels if t not in ran]
@@ -171,10 +159,26 @@ def interaction_plot(
         labels.append("one seed")
     if outside:
         handles.append(Line2D([], [], ls="", marker="v", ms=5, color="0.3"))
-        labels.append(txt("seed outside the axis (its value beside it)", 24))
+        labels.append(txt("seed or interval end outside the axis (its value beside it)", 24))
     fig.legend(handles, labels, loc="outside right center", title=txt(lay.trace or "", 24) or None)
     fig.suptitle(txt(_title(lay, m, seeds, cells), 95))
     return save(fig, path)
+
+
+def _mark_outside(ax, x: float, value: float, bottom: float, top: float, colour, prefix="") -> None:
+    """A value past the zoomed y axis (a seed; an interval's end with ``prefix="to "``): an
+    arrowhead on the edge it leaves by, and the value beside it."""
+    edge = bottom if value < bottom else top
+    marker = "v" if value < bottom else "^"
+    ax.plot(x, edge, marker=marker, color=colour, ms=6, clip_on=False, zorder=4)
+    ax.annotate(
+        f"{prefix}{value:.3g}",
+        (x, edge),
+        xytext=(4, 3 if value > top else -9),
+        textcoords="offset points",
+        fontsize=7,
+        color="0.25",
+    )
 
 
 def _title(lay: Layout, m: Metric, seeds: int, cells: pd.DataFrame) -> str:
@@ -227,7 +231,10 @@ def interaction_caption(
     if len(cells) < n_cells:
         gone = n_cells - len(cells)
         text += f"; {gone} cell(s) of this layout have no finished run (the line breaks there)"
-    text += f". Ringed: the best cell ({m.best_word} mean). The y axis is zoomed to the means."
+    text += (
+        f". Ringed: the best cell ({m.best_word} mean). The y axis is zoomed to the means: a seed"
+        " or an interval's end beyond it is an arrowhead on the edge, with its value"
+    )
     return text
 
 
