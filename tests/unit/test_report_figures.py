@@ -269,6 +269,12 @@ def test_learning_curves_zoom_label_references_and_name_coinciding_curves(tmp_pa
     assert y[1] - y[0] >= 0.07  # pushed apart: the two labels never coincide
     note = fig._supxlabel.get_text().replace("\n", " ")
     assert "random none and random l2 coincide" in note
+    # a paper row the study's budget was read off says so on its line, as in its table
+    with figs.capture() as drawn:
+        refs = [("random l2", 88.8, "calibration row"), ("kaiming none", 89.4)]
+        figs.learning_curves(hist, runs, enc, tmp_path / "lc2.png", references=refs)
+    texts = {t.get_text() for t in drawn["lc2.png"].axes[0].texts}
+    assert {"paper 88.8: random l2 (calibration row)", "paper 89.4: kaiming none"} <= texts
     assert "kaiming" not in note
     assert "zoomed" in fig._suptitle.get_text()
 

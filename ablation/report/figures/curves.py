@@ -145,7 +145,7 @@ def learning_curves(
     *,
     key: str = "test/acc",
     updates_per_epoch: dict[str, int | None] | None = None,
-    references: list[tuple[str, float]] = (),
+    references: list[tuple] = (),
     step_label: str | None = None,
     metric: str | Metric | None = None,
     goal: str | None = None,
@@ -157,7 +157,8 @@ def learning_curves(
     its own steps); then no update-step axis is drawn. ``runs`` maps run_id to cell and
     factors; ``updates_per_epoch`` (cell -> updates) puts update steps on a second axis when
     every cell has the same number; ``references`` are ``(cell, value)`` pairs (the paper's
-    numbers) drawn as labelled dotted lines in the cell's colour. ``zoom`` False: one full-
+    numbers) drawn as labelled dotted lines in the cell's colour, or ``(cell, value, note)``
+    with a note for the label ("calibration row"). ``zoom`` False: one full-
     range panel per facet level, as before.
     """
     m = metric_info(metric or key, goal)
@@ -173,8 +174,8 @@ def learning_curves(
     }
     stats = {c: _mean_curves(g, m) for groups in by_panel.values() for c, g in groups.items()}
     label_of = {c: enc.label(g.iloc[0]) for groups in by_panel.values() for c, g in groups.items()}
-    ref_of = [(c, v) for c, v in references if c in stats]
-    window = _window(list(stats.values()), [v for _, v in ref_of], m)
+    ref_of = [(r[0], r[1], r[2] if len(r) > 2 else "") for r in references if r[0] in stats]
+    window = _window(list(stats.values()), [v for _, v, _ in ref_of], m)
     full = _full(list(stats.values()), m)
     zoom = zoom and (window[1] - window[0]) < 0.6 * (full[1] - full[0])
     fig, axes, small = _panels(len(panels), zoom)
@@ -211,7 +212,11 @@ def learning_curves(
                 )
             if zoom:
                 small[i].plot(s["step"], s["mean"], color=colour, lw=1.0)
-        refs = [(label_of[c], v, enc.palette[label_of[c]]) for c, v in ref_of if c in cells]
+        refs = [
+            (label_of[c] + (f" ({note})" if note else ""), v, enc.palette[label_of[c]])
+            for c, v, note in ref_of
+            if c in cells
+        ]
         _label_references(ax, refs, window if zoom else full)
         curves = {label_of[c]: stats[c] for c in cells}
         where = f" ({enc.facet} = {panel})" if panel is not None else ""

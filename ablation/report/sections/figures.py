@@ -95,7 +95,14 @@ def _learning_curves(doc: Document, ctx: Context, enc) -> None:
         if not ctx.task  # a user's task logs its own steps, not the MLP's epochs
     }
     budget = ctx.budget
-    refs = [] if budget is None else list(zip(budget["cell"], budget["paper_test"], strict=True))
+    refs = []
+    if budget is not None:  # a calibration row's line says so, as its table row does
+        calibrated = set()
+        if ctx.comp is not None and "calibrated" in ctx.comp:
+            calibrated = set(ctx.comp.loc[ctx.comp["calibrated"].astype(bool), "label"])
+        for _, r in budget.iterrows():
+            note = "calibration row" if r["paper_row"] in calibrated else ""
+            refs.append((r["cell"], r["paper_test"], note))
     # the compared metric's history (test/acc for the built-in network), and validation
     # accuracy where a split was held out
     primary = ctx.metric.key
