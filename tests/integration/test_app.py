@@ -13,7 +13,9 @@ from mlflow.tracking import MlflowClient
 from tests.conftest import FAILING_SWEEP, cli, store_uri
 
 PAPER_GRID = ["-m", "init=random,kaiming", "reg=none,l2", "data=42k,60k"]
-FAST = ["optim.iterations=2", "optim.eval_every=1"]
+# no sweep-end report: these tests are about cells, resume and concurrency (the report a
+# sweep logs is tested in test_dashboard.py); it costs ~3 s of CPU per sweep
+FAST = ["optim.iterations=2", "optim.eval_every=1", "report=false"]
 
 
 def children(workdir, experiment="ablation", status=None):

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cli, store_uri
+from tests.conftest import cli, report_cli, store_uri
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +59,7 @@ task:
 
 
 def _report(folder, name: str, *args: str):
-    return cli(
+    return report_cli(
         "--experiment",
         name,
         "--tracking-uri",
@@ -68,7 +68,6 @@ def _report(folder, name: str, *args: str):
         str(folder / "reports"),
         "--no-figures",
         *args,
-        module="ablation.report",
         cwd=folder,
     )
 
