@@ -174,7 +174,7 @@ def _mark_outside(ax, x: float, value: float, bottom: float, top: float, colour,
     ax.annotate(
         f"{prefix}{value:.3g}",
         (x, edge),
-        xytext=(4, 3 if value > top else -9),
+        xytext=(5, -10 if value > top else 3),  # inside the axes, clear of title and ticks
         textcoords="offset points",
         fontsize=7,
         color="0.25",
