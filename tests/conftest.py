@@ -91,7 +91,7 @@ def store_uri(workdir: Path) -> str:
     return f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}"
 
 
-# -- running in parallel (pytest-xdist; ``make test``: ``-n <cores + 1> --dist loadfile``) -------
+# -- running in parallel (pytest-xdist; ``make test``: ``-n auto --dist loadfile``) ------------
 
 #: Modules whose tests send signals at chosen moments, kill process groups or stop servers:
 #: with ``-n``, they run on one worker, one after another, never two at once.
