@@ -6,11 +6,16 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # The suite on TEST_WORKERS pytest-xdist workers, one per core (TEST_WORKERS=0: in turn).
-# Not more: a third worker on 2 cores (to use the time tests wait on servers) made every test
-# cost 1.8x its CPU seconds and the suite slower (measured 2026-12-06).
 # Groups of tests that must not overlap, and the longest first: tests/conftest.py.
 TEST_WORKERS ?= auto
 XDIST  := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# Python compiles each module a process imports unless its bytecode is on disk, and
+# PYTHONDONTWRITEBYTECODE (set on some machines, this workplace's CI among them) stops it
+# writing any: the suite starts hundreds of Python processes, and each compiled MLflow, pandas
+# and this package from source again (on a fresh clone, 1.5-2x the CPU of every test). The
+# demo and the tests run with it unset, so the first process to import a module writes it.
+RUN    := env -u PYTHONDONTWRITEBYTECODE
 
 .PHONY: demo test test-fast lint format bench ui clean
 
@@ -27,12 +32,12 @@ $(STAMP): pyproject.toml
 # budget (40 full-batch steps), one cell at a time on every core (the auto launcher's choice for
 # full-batch cells); each with its report.
 demo: $(STAMP)
-	$(PY) -m ablation -m data=digits init=random,kaiming reg=none,l2 seed=0,1,2 \
+	$(RUN) $(PY) -m ablation -m data=digits init=random,kaiming reg=none,l2 seed=0,1,2 \
 	    optim.iterations=40 experiment_name=demo_digits
-	$(PY) -m ablation.report --experiment demo_digits
-	$(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1,2 \
+	$(RUN) $(PY) -m ablation.report --experiment demo_digits
+	$(RUN) $(PY) -m ablation -m init=random,kaiming reg=none,l2 data=42k,60k seed=0,1,2 \
 	    optim.iterations=40 experiment_name=demo
-	$(PY) -m ablation.report --experiment demo
+	$(RUN) $(PY) -m ablation.report --experiment demo
 
 # Debian's chromium lets a test open the HTML report headless, and Debian's postgresql runs
 # the tests of an mlflow server on a real database (tests/reliability/test_server_faults.py);
@@ -43,10 +48,10 @@ test: $(STAMP)
 	    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	    if [ -n "$$need" ]; then (apt-get update -qq && apt-get install -y -qq $$need >/dev/null) \
 	        || echo "not installed: $$need (their tests skip with the reason)"; fi; fi
-	$(PY) -m pytest -q $(XDIST) --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
+	$(RUN) $(PY) -m pytest -q $(XDIST) --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q $(XDIST) -m "not slow"
+	$(RUN) $(PY) -m pytest -q $(XDIST) -m "not slow"
 
 lint: $(STAMP)
 	$(PY) -m ruff check ablation tests benchmarks hydra_plugins

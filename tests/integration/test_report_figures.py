@@ -184,6 +184,7 @@ def test_three_seed_bands_are_clipped(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_gd_and_minibatch_share_an_epoch_axis(workdir, monkeypatch):
     common = ["-m", "seed=0,1", "data=digits", "data.n_val=300", "experiment_name=mixed"]
+    common.append("report=false")  # the report under test is built below, not at sweep end
     gd = cli(*common, "optim=gd", "optim.iterations=30", "optim.eval_every=2", cwd=workdir)
     assert gd.returncode == 0, gd.stderr[-3000:]
     sgd = cli(*common, "optim=sgd", "optim.epochs=2", "optim.eval_every=1", cwd=workdir)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import cli, store_uri
+from tests.conftest import cli, report_cli, store_uri
 
 PLANT = [
     "seeds=auto",
@@ -111,7 +111,9 @@ def test_settings_that_cannot_work_stop_the_sweep_before_any_run(workdir):
 @pytest.mark.slow
 def test_a_study_crossing_data_seed_with_seed_reports_the_variance_shares(workdir):
     grid = ["-m", "data=digits", "data.n_train=1000", "seed=0,1,2", "data_seed=0,1,2"]
-    result = cli(*grid, "optim.iterations=30", "experiment_name=shares", cwd=workdir)
+    result = cli(
+        *grid, "optim.iterations=30", "experiment_name=shares", "report=false", cwd=workdir
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(store_uri(workdir))
     runs = client.search_runs(
@@ -122,7 +124,7 @@ def test_a_study_crossing_data_seed_with_seed_reports_the_variance_shares(workdi
     assert {(r.data.params["seed"], r.data.params["data_seed"]) for r in runs} == {
         (str(s), str(d)) for s in range(3) for d in range(3)
     }
-    report = cli(
+    report = report_cli(
         "--experiment",
         "shares",
         "--tracking-uri",
@@ -133,7 +135,6 @@ def test_a_study_crossing_data_seed_with_seed_reports_the_variance_shares(workdi
         "--out",
         str(workdir / "reports"),
         cwd=workdir,
-        module="ablation.report",
     )
     assert report.returncode == 0, report.stderr[-3000:]
     text = (workdir / "reports" / "shares" / "report.md").read_text()
