@@ -11,7 +11,7 @@ TEST_WORKERS ?= auto
 XDIST  := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Python compiles each module a process imports unless its bytecode is on disk, and
-# PYTHONDONTWRITEBYTECODE (set on some machines, this workplace's CI among them) stops it
+# PYTHONDONTWRITEBYTECODE (set on some machines, this workplace's among them) stops it
 # writing any: the suite starts hundreds of Python processes, and each compiled MLflow, pandas
 # and this package from source again (on a fresh clone, 1.5-2x the CPU of every test). The
 # demo and the tests run with it unset, so the first process to import a module writes it.
