@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# The suite on TEST_WORKERS pytest-xdist workers, one per core (TEST_WORKERS=0: in turn).
+# The suite on TEST_WORKERS pytest-xdist workers: one per core and one more, which keeps the
+# cores busy while a test waits on a server or a timeout (TEST_WORKERS=0: in turn).
 # Groups of tests that must not overlap, and the longest first: tests/conftest.py.
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 XDIST  := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Python compiles each module a process imports unless its bytecode is on disk, and
