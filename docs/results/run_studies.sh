@@ -62,6 +62,6 @@ sweep optimizers "${AUTO[@]}"
         optim="$optim" reg.wd="$wd" < /dev/null
 done
 report optimizers
-# 6. The protocol pilot (how lr 0.3 was chosen; 60 runs at the full budget, ~2 h on 2 cores).
+# 6. The protocol pilot (how lr 0.3 was chosen; 60 runs at the full budget, 46 min on 2 cores).
 sweep protocol
 report protocol none
