@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import resource
@@ -74,10 +76,7 @@ def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     parsing, exit status, the lines it prints), without a new interpreter importing pandas,
     statsmodels and MLflow for each call (~2.5 s of CPU). For tests about the report's
     content; tests about processes (signals, limits, the environment) use ``cli``."""
-    import contextlib
-    import io
-
-    from ablation.report.__main__ import main
+    from ablation.report.__main__ import main  # pandas, statsmodels: only where a test needs it
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

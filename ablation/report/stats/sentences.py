@@ -75,7 +75,8 @@ def _flip_sentence(metric, f, g, rows: pd.DataFrame) -> str | None:
     """'The effect of c flips sign with d: ...' when the simple effects of one pair of
     levels of ``f`` have opposite signs across ``g`` and all are resolved ('changes with'
     when only some are: an unresolved one may be 0)."""
-    if rows.empty or not rows.apply(_significant, axis=1).any():
+    resolved = rows.apply(_significant, axis=1) if not rows.empty else pd.Series(dtype=bool)
+    if not resolved.any():
         return None
     signs = set((rows["estimate"] > 0).tolist())
     if len(signs) < 2:
@@ -83,11 +84,11 @@ def _flip_sentence(metric, f, g, rows: pd.DataFrame) -> str | None:
     a, b = rows["baseline"].iloc[0], rows["level"].iloc[0]
     parts = [
         f"{metric.points(r['estimate'], True)}{_interval(metric, r)} at {r['within']} "
-        f"({p_text(r['p_holm'])}{'' if _significant(r) else ', not resolved'})"
-        for _, r in rows.iterrows()
+        f"({p_text(r['p_holm'])}{'' if ok else ', not resolved'})"
+        for (_, r), ok in zip(rows.iterrows(), resolved, strict=True)
     ]
     # opposite signs, but a side that is not resolved may be 0: no reversal is claimed then
-    verb = "flips sign with" if rows.apply(_significant, axis=1).all() else "changes with"
+    verb = "flips sign with" if resolved.all() else "changes with"
     return (
         f"The effect of {f} {verb} {g}: {f}={b} vs {f}={a} is "
         + ", but ".join(parts)
