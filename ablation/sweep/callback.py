@@ -143,8 +143,9 @@ class SweepCallback(Callback):
         _check_sweep_dir(str(config.hydra.sweep.dir))
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         sweep_tags = {"the sweep's overrides": overrides, "hydra.sweep.dir": config.hydra.sweep.dir}
-        tracking.check_limits(cells, sweep_tags)  # before anything is created
         first = cells[0].config
+        tracking.check_store_file(tracking.resolve_uri(first.tracking.uri))  # before MLflow loads
+        tracking.check_limits(cells, sweep_tags)  # before anything is created
         client, done, reaped = self._open_store(first)
         todo = [c for c in cells if first.rerun or c.config_hash not in done]
         adaptive_seeds = adaptive.is_auto(config.hydra.sweeper)  # it may add seeds later

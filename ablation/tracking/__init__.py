@@ -89,6 +89,7 @@ _LAZY = {
     "start_run": "runs",
     "check_sqlite_file": "store",
     "check_store": "store",
+    "check_store_file": "store",
     "client_for": "store",
     "open_reader": "store",
     "retry": "store",
@@ -121,6 +122,7 @@ if TYPE_CHECKING:
     from ablation.tracking.store import (
         check_sqlite_file,
         check_store,
+        check_store_file,
         client_for,
         open_reader,
         retry,
@@ -181,6 +183,7 @@ __all__ = [
     "check_server",
     "check_sqlite_file",
     "check_store",
+    "check_store_file",
     "check_uri",
     "claim_cell",
     "client_for",

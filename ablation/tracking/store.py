@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -136,6 +137,16 @@ def check_sqlite_file(db: Path, *, reading: bool = False) -> None:
 # -- checks before MLflow -----------------------------------------------------------------
 
 
+def check_store_file(uri: str) -> None:
+    """What :func:`check_store` refuses without MLflow, the network or creating anything: a
+    store that cannot outlive the process, an sqlite file that is not a store of ours. Sweeps
+    and runs call it first: a wrong store is refused before MLflow is imported (~1 s sooner)."""
+    check_uri(uri)
+    db = sqlite_path(uri)
+    if db is not None:
+        check_sqlite_file(db)
+
+
 def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:
     """Fail early, with a useful message, on a store we cannot write to or reach."""
     check_uri(uri)
@@ -214,6 +225,10 @@ def _create_sqlite_store(db: Path) -> None:
     MLflow creates its schema in many steps; a process killed half-way would leave a
     store that no later start can open ("index ... already exists"), and another process
     would see half a schema. Call under the lock.
+
+    MLflow builds a schema by running each of its migrations (~1.5 s of CPU); the first
+    store built is kept, emptied, as a template (:func:`_keep_template`), and later stores
+    start as a copy of it: MLflow then adds only its Default experiment, for this process.
     """
     for leftover in db.parent.glob(f".{db.name}.*.tmp*"):  # from a creator that was killed
         leftover.unlink(missing_ok=True)
@@ -222,9 +237,68 @@ def _create_sqlite_store(db: Path) -> None:
     from mlflow.tracking import MlflowClient
 
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    copied = _copy_template(tmp)
     # MlflowClient() opens the store (and builds its schema): a store call like any other
     retry(retry(MlflowClient, tracking_uri=f"sqlite:///{tmp}").search_experiments, max_results=1)
+    if not copied:
+        _keep_template(tmp)
     os.replace(tmp, db)
+
+
+def _template_path() -> Path:
+    """The empty store of this MLflow version and schema, in the user's ablation cache."""
+    import mlflow
+
+    from ablation.data.cache import cache_dir  # the same folder as the decoded datasets
+
+    return cache_dir() / "stores" / f"empty-mlflow-{mlflow.__version__}-{mlflow_schema()}.db"
+
+
+def _copy_template(tmp: Path) -> bool:
+    """Copy the template store to ``tmp``; False (and nothing copied) when there is none, or
+    it is not an empty MLflow store of this schema (then it is removed, to be made again)."""
+    try:
+        template = _template_path()
+        if not template.is_file():
+            return False
+        usable = sqlite_kind(template) == ("mlflow", mlflow_schema())
+        if usable:
+            con = sqlite3.connect(f"file:{quote(str(template))}?mode=ro", uri=True)
+            try:
+                usable = not any(
+                    con.execute(f"select 1 from {table} limit 1").fetchone()
+                    for table in ("experiments", "runs")
+                )
+            finally:
+                con.close()
+        if not usable:
+            template.unlink(missing_ok=True)
+            return False
+        shutil.copyfile(template, tmp)
+        return True
+    except (OSError, sqlite3.Error):  # a cache only saves time: build the store instead
+        tmp.unlink(missing_ok=True)
+        return False
+
+
+def _keep_template(store: Path) -> None:
+    """Keep a copy of the new ``store`` without its Default experiment (MLflow makes that
+    one, with this process's artifact folder, when it opens a store that lacks it)."""
+    try:
+        template = _template_path()
+        template.parent.mkdir(parents=True, exist_ok=True)
+        part = template.with_name(f".{template.name}.{os.getpid()}.tmp")
+        shutil.copyfile(store, part)
+        con = sqlite3.connect(part)
+        try:
+            with con:
+                con.execute("delete from experiments")
+        finally:
+            con.close()
+        os.replace(part, template)  # whole or not at all, whoever else writes it at once
+    except (OSError, sqlite3.Error):  # no template: the next store is built by migrations
+        with contextlib.suppress(OSError, NameError):
+            part.unlink(missing_ok=True)
 
 
 @functools.cache

@@ -90,9 +90,13 @@ def _kill_when(workdir, moment: str, ready, then=None) -> list:
 
 
 @pytest.mark.slow
-def test_sigkill_at_four_moments_then_rerun_trains_every_cell_exactly_once(workdir):
+def test_sigkill_at_four_moments_then_rerun_trains_every_cell_exactly_once(workdir, monkeypatch):
     # 1. a fresh store, killed while MLflow builds its schema: the store must not be left
-    #    half-built (MLflow could never open it again)
+    #    half-built (MLflow could never open it again). An empty cache folder: no template
+    #    store to copy, so MLflow runs its migrations, as for a user's first store
+    data_cache = os.environ["ABLATION_CACHE_DIR"]
+    monkeypatch.setenv("ABLATION_CACHE_DIR", str(workdir / "empty-cache"))
+
     def mid_transaction(p):
         folder = db_path(workdir).parent
         return folder.is_dir() and any(f.name.endswith("-journal") for f in folder.iterdir())
@@ -104,6 +108,7 @@ def test_sigkill_at_four_moments_then_rerun_trains_every_cell_exactly_once(workd
         then=mid_transaction,
     )
     assert left == [] and not runs(workdir, role="sweep")
+    monkeypatch.setenv("ABLATION_CACHE_DIR", data_cache)
 
     # 2. before the first cell ends
     left = _kill_when(
