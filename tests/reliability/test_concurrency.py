@@ -14,7 +14,8 @@ from tests.reliability.support import (
     started,
 )
 
-CELL = ["data=digits", "optim.iterations=200", "optim.eval_every=20"]
+# no sweep-end report: these tests look at runs only (test_dashboard covers the report)
+CELL = ["data=digits", "optim.iterations=200", "optim.eval_every=20", "report=false"]
 CRASH_SIGNS = ("database is locked", "Traceback", "Error executing job", "raised OperationalError")
 
 

@@ -176,7 +176,7 @@ def test_a_sweep_into_a_folder_is_found_by_report_and_ui_with_the_same_folder(wo
 
     sweep = cli(
         "-m", "data=digits", "optim.iterations=5", "tracking.uri=store", "experiment_name=one",
-        cwd=workdir, env={"ABLATION_BLAS_THREADS": "1"},
+        "report=false", cwd=workdir, env={"ABLATION_BLAS_THREADS": "1"},
     )  # fmt: skip
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     db = workdir / "store" / "mlflow.db"
