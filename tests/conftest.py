@@ -71,15 +71,25 @@ def cli(
     )
 
 
-def report_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def report_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``python -m ablation.report args`` in this process: the same ``main`` (argument
     parsing, exit status, the lines it prints), without a new interpreter importing pandas,
     statsmodels and MLflow for each call (~2.5 s of CPU). For tests about the report's
-    content; tests about processes (signals, limits, the environment) use ``cli``."""
+    content; tests about processes (signals, limits, the environment) use ``cli``. ``env``:
+    variables set for the call only, as ``cli`` sets them for its process."""
     from ablation.report.__main__ import main  # pandas, statsmodels: only where a test needs it
 
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        contextlib.chdir(cwd),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
         code = main(list(args))
     return subprocess.CompletedProcess(
         ["ablation.report", *args], code, out.getvalue(), err.getvalue()

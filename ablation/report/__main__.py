@@ -117,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    from ablation.report.build import ReportWriteError, build
+    from ablation import tracking
+
+    try:  # a store it cannot read: refused before MLflow, pandas and statsmodels load
+        tracking.check_store_file(tracking.resolve_uri(args.tracking_uri), reading=True)
+    except tracking.TrackingError as exc:
+        print_error(f"error: {exc}")
+        return 2
+    from ablation.report.builder import ReportWriteError, build
 
     reference = None if args.reference.lower() in ("none", "") else args.reference
     try:

@@ -262,7 +262,7 @@ def log_report(
     """Build the report of the grid's runs and log it to the parent run; never raises."""
     tic = time.perf_counter()
     try:
-        from ablation.report.build import build
+        from ablation.report.builder import build
 
         if not runs:
             raise RuntimeError("no run of this grid in the store")

@@ -137,14 +137,15 @@ def check_sqlite_file(db: Path, *, reading: bool = False) -> None:
 # -- checks before MLflow -----------------------------------------------------------------
 
 
-def check_store_file(uri: str) -> None:
-    """What :func:`check_store` refuses without MLflow, the network or creating anything: a
-    store that cannot outlive the process, an sqlite file that is not a store of ours. Sweeps
-    and runs call it first: a wrong store is refused before MLflow is imported (~1 s sooner)."""
+def check_store_file(uri: str, *, reading: bool = False) -> None:
+    """What :func:`check_store` (``reading``: :func:`open_reader`) refuses without MLflow, the
+    network or creating anything: a store that cannot outlive the process, an sqlite file that
+    is not a store of ours (or, ``reading``, no store at all). Sweeps and reports call it
+    first: a wrong store is refused before MLflow is imported (~1 s sooner)."""
     check_uri(uri)
     db = sqlite_path(uri)
     if db is not None:
-        check_sqlite_file(db)
+        check_sqlite_file(db, reading=reading)
 
 
 def check_store(uri: str, *, timeout: float = HEALTH_TIMEOUT_S) -> None:

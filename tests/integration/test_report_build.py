@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 
 from ablation.report import ReportError, build, build_report
 from ablation.report.reference import load_reference
+from tests.conftest import report_cli
 
 PAPER = load_reference("ghimire2023")
 SIZES = {"42k": 42000, "60k": None}
@@ -400,11 +401,9 @@ def test_cli_prints_path_and_table(store, tmp_path):
 
 
 def _cli(store, out, *extra):
-    return subprocess.run(
-        [sys.executable, "-m", "ablation.report", "--experiment", "paper_table3",
-         "--tracking-uri", store, "--out", str(out), *extra],
-        capture_output=True, text=True, timeout=120, env=ENV,
-    )  # fmt: skip
+    """The report's command line, in this process (``report_cli``)."""
+    args = ["--experiment", "paper_table3", "--tracking-uri", store, "--out", str(out), *extra]
+    return report_cli(*args, cwd=Path(out))
 
 
 def test_calibration_row_is_marked_in_table_notes_csv_and_figure(store, tmp_path):

@@ -18,7 +18,7 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from ablation.report import build
-from tests.conftest import cli, store_uri
+from tests.conftest import cli, report_cli, store_uri
 from tests.integration.test_report_build import make_store
 
 pytestmark = pytest.mark.slow
@@ -66,19 +66,19 @@ def digits_report(tmp_path_factory, data_cache):
         "init=random,kaiming",
         "seed=0,1,2",
         "optim.iterations=20",
+        "report=false",  # made below
         cwd=work,
         env=env,
     )
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     t0 = time.perf_counter()
-    report = cli(
+    report = report_cli(
         "--experiment",
         "ablation",
         "--tracking-uri",
         store_uri(work),
         "--out",
         str(work / "reports"),
-        module="ablation.report",
         cwd=work,
         env=env,
     )

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import REPO, cli, store_uri
+from tests.conftest import REPO, cli, report_cli, store_uri
 
 TASK = """
 def train(cfg, log):
@@ -113,8 +113,7 @@ def test_contrasts_declared_in_the_study_file_are_the_reports_confirmatory_famil
     done = cli("-cd", "mine", "-cn", "study", "report=false", cwd=workdir)
     assert done.returncode == 0, done.stderr[-3000:]
     out = workdir / "reports"
-    rep = cli("--experiment", "declared", "--out", str(out), "--no-figures",
-              module="ablation.report", cwd=workdir)  # fmt: skip
+    rep = report_cli("--experiment", "declared", "--out", str(out), "--no-figures", cwd=workdir)
     assert rep.returncode == 0, rep.stderr[-3000:]
     effects = pd.read_csv(out / "declared" / "effects.csv")
     (row,) = effects[effects["family"] == "confirmatory"].to_dict("records")

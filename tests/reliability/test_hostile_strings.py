@@ -210,7 +210,7 @@ def test_hostile_names_tags_and_params_stay_inert(workdir):
 
 
 def test_output_folder_names_are_sanitised():
-    from ablation.report.build import safe_name
+    from ablation.report.builder import safe_name
 
     for make in (path_safe, safe_name):
         for hostile in ("..", "../..", "../../etc", "/abs/path", ".hidden", "a/../../b", "", "é"):

@@ -22,7 +22,15 @@ import pytest
 from tests.conftest import cli
 from tests.reliability.support import TEST_ENV, runs
 
-SWEEP = ["-m", "data=digits", "init=random,kaiming", "optim.iterations=5", "optim.eval_every=1"]
+# report=false: every test makes its own report of this store
+SWEEP = [
+    "-m",
+    "data=digits",
+    "init=random,kaiming",
+    "optim.iterations=5",
+    "optim.eval_every=1",
+    "report=false",
+]
 
 
 @pytest.fixture(scope="module")

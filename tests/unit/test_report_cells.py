@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ablation.data import data_label
-from ablation.report.build import safe_name
+from ablation.report.builder import safe_name
 from ablation.report.cells import add_factors, level_key, summarize_cells, varying
 from ablation.report.render import Document, Para, Table, md_escape, to_html, to_markdown
 from ablation.tracking import config_from_params
