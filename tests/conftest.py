@@ -26,6 +26,20 @@ FAILING_SWEEP = [
 ]
 
 
+def pytest_configure(config):
+    """Under pytest-xdist the workers share the cores: one BLAS thread per process, for this
+    worker's own tests and (ABLATION_BLAS_THREADS, unless set) every process a test starts, as
+    the package's side-by-side jobs do. A BLAS thread waiting for a busy core spins: the small
+    matrices of the in-process training tests took ~10x their CPU with two (test_nn_train:
+    9.7 s against 1.0 s). Tests of the thread settings set their own (threadpool_limits,
+    monkeypatch)."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        from threadpoolctl import threadpool_limits
+
+        os.environ.setdefault("ABLATION_BLAS_THREADS", "1")
+        threadpool_limits(limits=1)
+
+
 @pytest.fixture(scope="session")
 def data_cache(tmp_path_factory) -> Path:
     """One decoded-MNIST cache for the whole session, outside the user's cache.
