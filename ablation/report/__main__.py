@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     from ablation import tracking
 
     try:  # a store it cannot read: refused before MLflow, pandas and statsmodels load
-        tracking.check_store_file(tracking.resolve_uri(args.tracking_uri), reading=True)
+        uri = tracking.resolve_uri(args.tracking_uri)
+        tracking.retry(tracking.check_store_file, uri, reading=True)
     except tracking.TrackingError as exc:
         print_error(f"error: {exc}")
         return 2

@@ -142,7 +142,7 @@ def _open_store(cell: Cell, sweep: SweepInfo | None):
             f"{sweep_host} ({uri}); start an MLflow server (README, Scaling out) and pass "
             "tracking.uri=http://HOST:5000"
         )
-    tracking.check_store_file(uri)  # a wrong store: refused before MLflow is imported
+    tracking.retry(tracking.check_store_file, uri)  # a wrong store: before MLflow is imported
     tracking.check_limits([cell])  # a name or value MLflow would refuse: before any run
     # a job of a sweep (which found the server) waits out a server restart from its first
     # store call; a single run fails at once on a server that is not there at all

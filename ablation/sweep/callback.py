@@ -144,7 +144,8 @@ class SweepCallback(Callback):
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         sweep_tags = {"the sweep's overrides": overrides, "hydra.sweep.dir": config.hydra.sweep.dir}
         first = cells[0].config
-        tracking.check_store_file(tracking.resolve_uri(first.tracking.uri))  # before MLflow loads
+        uri = tracking.resolve_uri(first.tracking.uri)
+        tracking.retry(tracking.check_store_file, uri)  # a wrong store: before MLflow loads
         tracking.check_limits(cells, sweep_tags)  # before anything is created
         client, done, reaped = self._open_store(first)
         todo = [c for c in cells if first.rerun or c.config_hash not in done]

@@ -90,7 +90,10 @@ def test_paper_grid_creates_eight_finished_children_with_everything(workdir):
 
 def test_default_launcher_runs_gd_cells_in_turn_and_minibatch_cells_side_by_side(workdir):
     cores = os.cpu_count() or 1
-    gd = cli("-m", "seed=0,1,2", "data=digits", *FAST, "experiment_name=gd", cwd=workdir)
+    default = {"ABLATION_BLAS_THREADS": ""}  # the user's default (the suite sets 1: conftest)
+    gd = cli(
+        "-m", "seed=0,1,2", "data=digits", *FAST, "experiment_name=gd", cwd=workdir, env=default
+    )
     assert gd.returncode == 0, gd.stderr[-3000:]
     assert "3 to run one at a time, each on every core" in gd.stdout
     assert gd.stdout.count("done seed=") == 3 and "#0 : " not in gd.stdout + gd.stderr
@@ -102,7 +105,9 @@ def test_default_launcher_runs_gd_cells_in_turn_and_minibatch_cells_side_by_side
         assert run.data.tags["ablation.blas_threads"] == "1"
 
     mini = ["optim=adam", "optim.epochs=1", "optim.batch_size=512", "optim.eval_every=1"]
-    result = cli("-m", "seed=0,1,2", "data=digits", *mini, "experiment_name=mini", cwd=workdir)
+    result = cli(
+        "-m", "seed=0,1,2", "data=digits", *mini, "experiment_name=mini", cwd=workdir, env=default
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"3 to run {min(cores, 3)} at a time" in result.stdout or cores == 1
     runs = children(workdir, "mini", status="FINISHED")
