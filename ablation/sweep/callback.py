@@ -39,6 +39,9 @@ log = logging.getLogger("ablation")
 #: Parent runs this process opened and has not closed yet (run id -> store URI): what
 #: :func:`close_open_sweeps` closes when the process ends another way than the sweep's end.
 _OPEN_PARENTS: dict[str, str] = {}
+#: The jobs (override lists) whose configs :func:`expand_cells` composed and validated in this
+#: process: the sweeper does not compose them again (hydra_plugins/.../checked_sweeper.py).
+COMPOSED_JOBS: set[tuple[str, ...]] = set()
 
 
 def _check_sweep_dir(folder: str) -> None:
@@ -140,6 +143,7 @@ class SweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         self.failed = []
         self.cells = cells = expand_cells(config)
+        COMPOSED_JOBS.update(tuple(c.overrides) for c in cells)
         _check_sweep_dir(str(config.hydra.sweep.dir))
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         sweep_tags = {"the sweep's overrides": overrides, "hydra.sweep.dir": config.hydra.sweep.dir}

@@ -5,6 +5,8 @@ stopped right after its plan line closes its parent run KILLED and leaves nothin
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -98,3 +100,36 @@ def test_a_ten_thousand_cell_sweep_plans_fast_and_stops_clean_on_sigterm(workdir
         ("sweep", "KILLED", "interrupted (SIGTERM)")
     ]
     assert "RUNNING" not in {status for _, status, _ in runs.values()}, (runs, took)
+
+
+COUNT_COMPOSITIONS = """
+import sys
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+calls = []
+load = ConfigLoaderImpl.load_sweep_config
+ConfigLoaderImpl.load_sweep_config = lambda self, *a, **k: calls.append(1) or load(self, *a, **k)
+sys.argv = ["ablation", *sys.argv[1:]]
+try:
+    from ablation.__main__ import main
+    main()
+finally:
+    print(f"compositions={len(calls)}", file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweeper, per_cell", [("default", 1), ("basic", 2)])
+def test_each_job_is_composed_once_after_the_callback_checked_it(workdir, sweeper, per_cell):
+    """The default sweeper does not compose a job the sweep callback already composed and
+    checked (Hydra's basic sweeper composes each twice: to validate it, then to run it)."""
+    grid = ["-m", "data=digits", "optim.iterations=2", "seed=0,1,2,3", "report=false"]
+    grid += [] if sweeper == "default" else [f"hydra/sweeper={sweeper}"]
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_COMPOSITIONS, *grid],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    # + 1: the callback composes once per choice of config groups (expand_cells)
+    assert f"compositions={4 * per_cell + 1}" in done.stderr, done.stderr[-2000:]
+    assert done.stdout.count("] done data=digits") == 4, done.stdout[-2000:]
