@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 #: 8 tiny cells (scikit-learn's digits, 40 full-batch steps): ~4 s each on one core.
 GRID = ["data=digits", "init=random,kaiming", "seed=0,1,2,3", "optim.iterations=40"]
 N_CELLS = 8
-OUTAGE_S = 20.0
+OUTAGE_S = 10.0  # killed, down 10 s, restarted: several attempts of the 1-2-4-8 s backoff
 
 
 @pytest.fixture(scope="module")
