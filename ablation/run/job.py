@@ -133,7 +133,11 @@ def _open_store(cell: Cell, sweep: SweepInfo | None):
     resolved (handed to each job in its config), else ``tracking.uri`` resolved here. Runs
     of killed processes, this cell's or not, are marked KILLED."""
     spec = cell.config
-    uri = sweep.uri if sweep and sweep.uri else tracking.resolve_uri(spec.tracking.uri)
+    if sweep and sweep.uri:
+        uri = sweep.uri  # checked by the sweep before it launched any job
+    else:
+        uri = tracking.resolve_uri(spec.tracking.uri)
+        tracking.retry(tracking.check_store_file, uri)  # a wrong store: before MLflow loads
     # a job on another host than the sweep's cannot write to the sweep's sqlite file
     sweep_host = sweep.host if sweep else None
     if tracking.sqlite_path(uri) and sweep_host and sweep_host != tracking.HOST:
@@ -142,7 +146,6 @@ def _open_store(cell: Cell, sweep: SweepInfo | None):
             f"{sweep_host} ({uri}); start an MLflow server (README, Scaling out) and pass "
             "tracking.uri=http://HOST:5000"
         )
-    tracking.retry(tracking.check_store_file, uri)  # a wrong store: before MLflow is imported
     tracking.check_limits([cell])  # a name or value MLflow would refuse: before any run
     # a job of a sweep (which found the server) waits out a server restart from its first
     # store call; a single run fails at once on a server that is not there at all

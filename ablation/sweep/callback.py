@@ -148,8 +148,10 @@ class SweepCallback(Callback):
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         sweep_tags = {"the sweep's overrides": overrides, "hydra.sweep.dir": config.hydra.sweep.dir}
         first = cells[0].config
-        uri = tracking.resolve_uri(first.tracking.uri)
-        tracking.retry(tracking.check_store_file, uri)  # a wrong store: before MLflow loads
+        # the sweep's store, resolved once (the jobs get it in their config); a wrong one is
+        # refused before MLflow loads
+        self.uri = tracking.resolve_uri(first.tracking.uri)
+        tracking.retry(tracking.check_store_file, self.uri)
         tracking.check_limits(cells, sweep_tags)  # before anything is created
         client, done, reaped = self._open_store(first)
         todo = [c for c in cells if first.rerun or c.config_hash not in done]
@@ -175,9 +177,8 @@ class SweepCallback(Callback):
         )
 
     def _open_store(self, first) -> tuple[Any, dict[str, Any], list]:
-        """Resolve the sweep's store (once: the jobs get it in their config), open its
-        experiment, mark runs of dead processes KILLED; the FINISHED runs by config hash."""
-        self.uri = tracking.resolve_uri(first.tracking.uri)
+        """Open the sweep's store (``self.uri``) and its experiment, mark runs of dead
+        processes KILLED; the FINISHED runs by config hash."""
         client = tracking.client_for(self.uri)  # fails at once on a server that is not there
         tracking.set_wait(first.tracking.outage_wait_s)  # from here, an outage is waited out
         self.exp_id = tracking.ensure_experiment(client, self.uri, first.experiment_name)
