@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from bench_core import N_FULL, best_times, gemm_calls, load_data, ours_step, step_flops
+from bench_core import N_FULL, best, gemm_calls, load_data, ours_step, step_flops, timed_rounds
 
 from ablation.nn import blocks, mlp
 
@@ -55,17 +55,17 @@ def main() -> None:
     calls = dict(gemm_calls(X, with_torch))
     for rows in sizes:
         calls[f"step {rows}"] = sized(ours_step(X, y, "float32"), rows)
-    times = best_times(calls, repeats)
+    times = best(timed_rounds(calls, repeats))
     gemm = {k: 2.0 * N_FULL * 784 * 200 / t for k, t in times.items() if not k.startswith("step")}
-    best = max(gemm, key=gemm.get)
-    print(f"best GEMM: {best}, {gemm[best] / 1e9:.1f} GFLOP/s")
+    top = max(gemm, key=gemm.get)
+    print(f"best GEMM: {top}, {gemm[top] / 1e9:.1f} GFLOP/s")
     print(f"{'rows':>6} {'blocks':>7} {'block rows':>11} {'ms':>8} {'share of best GEMM':>19}")
     for rows in sizes:
         t = times[f"step {rows}"]
         parts = blocks.blocks(N_FULL, rows)
         print(
             f"{rows:>6} {len(parts):>7} {parts[0].stop - parts[0].start:>11} {t * 1e3:>8.1f} "
-            f"{step_flops(N_FULL) / t / gemm[best]:>19.0%}"
+            f"{step_flops(N_FULL) / t / gemm[top]:>19.0%}"
         )
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_core import best_times, gemm_calls  # noqa: E402
+from bench_core import best, gemm_calls, timed_rounds  # noqa: E402
 from bench_sweep import machine_facts, run, sweep_runs  # noqa: E402
 
 AIM = 1.3  # full-batch cells: sweep wall share / limit
@@ -59,7 +59,7 @@ def best_gemm_rate(repeats: int) -> tuple[float, str]:
         with_torch = False
     m, k, n = GEMM_SHAPE
     X = np.random.default_rng(0).random((m, k), dtype=np.float32)
-    times = best_times(gemm_calls(X, with_torch), repeats)
+    times = best(timed_rounds(gemm_calls(X, with_torch), repeats))
     name = min(times, key=times.get)
     return 2.0 * m * k * n / times[name], name
 
