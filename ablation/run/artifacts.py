@@ -68,8 +68,10 @@ def config_yaml(cell) -> str:
     return OmegaConf.to_yaml(node)
 
 
-def log_artifacts(cell, net, data, confusion: np.ndarray, client, run_id: str) -> None:
-    """Write the run's files to the store (the metrics must be flushed: figures read them)."""
+def log_artifacts(
+    cell, net, data, confusion: np.ndarray, curves: plots.Curves, client, run_id: str
+) -> None:
+    """Write the run's files to the store; ``curves`` are the metrics it logged, by step."""
     with tempfile.TemporaryDirectory(prefix="ablation-") as tmp:
         out = Path(tmp)
         (out / "config.yaml").write_text(config_yaml(cell))
@@ -86,5 +88,5 @@ def log_artifacts(cell, net, data, confusion: np.ndarray, client, run_id: str) -
         )
         write_per_class(confusion, out / PER_CLASS_FILE)
         plots.confusion_png(confusion, out / "confusion_matrix.png", title=cell.label)
-        plots.learning_curve_png(client, run_id, out / "learning_curve.png", title=cell.label)
+        plots.learning_curve_png(curves, out / "learning_curve.png", title=cell.label)
         tracking.retry(client.log_artifacts, run_id, str(out))

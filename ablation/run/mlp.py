@@ -9,7 +9,7 @@ from ablation import tracking
 from ablation.cell.cell import Cell
 from ablation.data import Dataset, load
 from ablation.nn import MLP, FitOptions, Optimizer, fit, make_optimizer
-from ablation.run import artifacts
+from ablation.run import artifacts, plots
 from ablation.tracking.schema import METRIC_FIT_S, TAG_DATA_SOURCE
 
 
@@ -55,14 +55,19 @@ def fit_options(cell: Cell) -> FitOptions:
 
 def fit_with_progress(
     cell: Cell, net: MLP, optimizer: Optimizer, data: Dataset, buffer, *, progress: bool
-) -> dict[str, float]:
-    """Fit; every evaluation point goes to ``buffer``; returns the last one (``_step`` too)."""
+) -> tuple[dict[str, float], plots.Curves]:
+    """Fit; every evaluation point goes to ``buffer`` and to the curves returned with the
+    last point (``_step`` too): the learning-curve figure draws them without reading the
+    store back."""
     bar = _progress_bar(cell, len(data.y_train)) if progress else None
     last: dict = {}
+    curves: plots.Curves = {}
 
     def on_eval(step: int, metrics: dict[str, float]) -> None:
         buffer.add(step, metrics)
         last.update(metrics, _step=step)
+        for name, value in metrics.items():
+            curves.setdefault(name, []).append((step, float(value)))
         if bar is not None:
             bar.set_postfix_str(
                 f"loss {metrics['train/loss']:.4f} train {metrics['train/acc']:.2%}"
@@ -88,7 +93,7 @@ def fit_with_progress(
         if bar is not None:
             bar.close()
         buffer.flush()
-    return last
+    return last, curves
 
 
 def train(cell: Cell, client, run_id: str, *, progress: bool, threads: int = 1) -> dict:
@@ -102,13 +107,13 @@ def train(cell: Cell, client, run_id: str, *, progress: bool, threads: int = 1) 
     net, optimizer = build_model(cell, data, threads)
     buffer = tracking.MetricBuffer(client, run_id)
     tic = time.perf_counter()
-    last = fit_with_progress(cell, net, optimizer, data, buffer, progress=progress)
+    last, curves = fit_with_progress(cell, net, optimizer, data, buffer, progress=progress)
     fit_s = time.perf_counter() - tic
     confusion = artifacts.test_confusion(net, data)
     extra = {METRIC_FIT_S: fit_s, **artifacts.per_class_metrics(confusion)}
     buffer.add(last["_step"], extra)
     buffer.flush()
-    artifacts.log_artifacts(cell, net, data, confusion, client, run_id)
+    artifacts.log_artifacts(cell, net, data, confusion, curves, client, run_id)
     return {**last, **extra}
 
 

@@ -1,6 +1,9 @@
 """The two figures every run carries as artifacts: its confusion matrix and learning curves.
 
 matplotlib is imported inside the functions (Agg backend), so importing the app stays fast.
+Both figures have fixed margins instead of ``tight_layout``: it lays out every text of the
+figure once more before the drawing (the confusion matrix's 100 counts), ~40% of a figure's
+time, and a sweep draws two figures a cell.
 """
 
 from __future__ import annotations
@@ -9,16 +12,23 @@ from pathlib import Path
 
 import numpy as np
 
-from ablation import tracking
+#: ``split/name`` -> [(step, value), ...] in step order: the curves of one run
+Curves = dict[str, list[tuple[int, float]]]
 
 
-def confusion_png(confusion: np.ndarray, path: Path, title: str) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def confusion_png(confusion: np.ndarray, path: Path, title: str) -> None:
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.8))
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=0.93)
     image = ax.imshow(confusion, cmap="Blues")
     for (i, j), count in np.ndenumerate(confusion):
         color = "white" if count > confusion.max() / 2 else "black"
@@ -26,37 +36,33 @@ def confusion_png(confusion: np.ndarray, path: Path, title: str) -> None:
     ax.set(
         xlabel="predicted digit",
         ylabel="true digit",
-        title=title,
         xticks=range(len(confusion)),
         yticks=range(len(confusion)),
     )
-    ax.title.set_fontsize(8)
+    ax.set_title(title, fontsize=8, wrap=True)
     fig.colorbar(image, ax=ax, label="test images")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def learning_curve_png(client, run_id: str, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def learning_curve_png(curves: Curves, path: Path, title: str) -> None:
+    """Loss and accuracy (%) against the step, one line per split that was evaluated."""
+    plt = _pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.6))
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.8, wspace=0.22)
     for split in ("train", "val", "test"):
         for ax, name in ((ax_loss, "loss"), (ax_acc, "acc")):
-            history = tracking.retry(client.get_metric_history, run_id, f"{split}/{name}")
-            if history:
-                history = sorted(history, key=lambda m: m.step)
+            points = curves.get(f"{split}/{name}")
+            if points:
                 scale = 100 if name == "acc" else 1
-                ax.plot([m.step for m in history], [m.value * scale for m in history], label=split)
+                steps, values = zip(*points, strict=True)
+                ax.plot(steps, [v * scale for v in values], label=split)
     ax_loss.set(xlabel="step", ylabel="cross-entropy loss", title="loss")
     ax_acc.set(xlabel="step", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
-        ax.legend()
+        if ax.lines:  # a task may log accuracy only
+            ax.legend()
         ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.suptitle(title, fontsize=9, wrap=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
