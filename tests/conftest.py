@@ -133,6 +133,8 @@ SERIAL_GROUPS = {
 SPREAD = (
     "tests/integration/test_app.py",
     "tests/integration/test_report_figures.py",
+    "tests/integration/test_report_design.py",
+    "tests/integration/test_goal.py",
     "tests/integration/test_seeds_auto.py",
     "tests/integration/test_user_task.py",
     "tests/integration/test_extending.py",
@@ -141,8 +143,8 @@ SPREAD = (
 #: The longest groups and modules, handed out first so that no worker picks up a long one at
 #: the end; the rest follow in collection order. CPU seconds with the processes they start,
 #: measured 2026-12 (serial suite ~1150): signals ~210, test_app ~170, store_safety ~120,
-#: bad_input ~70, report_writes ~70, report_figures ~60, scale_out ~50 + Ray's own daemons,
-#: exit_paths ~50, report_build ~40, dashboard ~40, report_statistics ~30.
+#: bad_input ~70, report_design ~70, report_writes ~70, report_figures ~60, scale_out ~50 +
+#: Ray's own daemons, exit_paths ~50, report_build ~40, dashboard ~40, report_statistics ~30.
 FIRST = (
     "signals",
     "tests/integration/test_app.py",
@@ -151,6 +153,7 @@ FIRST = (
     "tests/reliability/test_bad_input.py",
     "tests/reliability/test_report_writes.py",
     "tests/integration/test_report_figures.py",
+    "tests/integration/test_report_design.py",
     "tests/reliability/test_exit_paths.py",
     "tests/integration/test_report_build.py",
     "tests/integration/test_dashboard.py",
