@@ -31,7 +31,7 @@ from ablation.run import progress
 from ablation.run.signals import as_interrupted, deferred
 from ablation.sweep import adaptive, estimate, launcher
 from ablation.sweep import summary as sweep_summary
-from ablation.sweep.grid import expand_cells
+from ablation.sweep.grid import CellBuilder, expand
 from ablation.tracking import TAG_CELL, TAG_OVERRIDES, TAG_PARENT, TAG_ROLE, schema
 
 log = logging.getLogger("ablation")
@@ -39,9 +39,11 @@ log = logging.getLogger("ablation")
 #: Parent runs this process opened and has not closed yet (run id -> store URI): what
 #: :func:`close_open_sweeps` closes when the process ends another way than the sweep's end.
 _OPEN_PARENTS: dict[str, str] = {}
-#: The jobs (override lists) whose configs :func:`expand_cells` composed and validated in this
-#: process: the sweeper does not compose them again (hydra_plugins/.../checked_sweeper.py).
-COMPOSED_JOBS: set[tuple[str, ...]] = set()
+#: The jobs (override lists) whose configs :func:`expand` composed and validated in this
+#: process -> the builder that did: the sweeper does not compose them again to validate them
+#: (hydra_plugins/.../checked_sweeper.py), and the auto launcher, running cells in turn, takes
+#: each job's config from the builder instead of composing it (auto_launcher.py).
+COMPOSED_JOBS: dict[tuple[str, ...], CellBuilder] = {}
 
 
 def _check_sweep_dir(folder: str) -> None:
@@ -142,8 +144,9 @@ class SweepCallback(Callback):
 
     def _start(self, config: DictConfig) -> None:
         self.failed = []
-        self.cells = cells = expand_cells(config)
-        COMPOSED_JOBS.update(tuple(c.overrides) for c in cells)
+        cells, builder = expand(config)
+        self.cells = cells
+        COMPOSED_JOBS.update(dict.fromkeys((tuple(c.overrides) for c in cells), builder))
         _check_sweep_dir(str(config.hydra.sweep.dir))
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
         sweep_tags = {"the sweep's overrides": overrides, "hydra.sweep.dir": config.hydra.sweep.dir}

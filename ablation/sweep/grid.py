@@ -10,6 +10,8 @@ type, replace the old ones in the validated dataclasses (whose ``__post_init__``
 again) and in the flattened config (hashes, params). A key that an interpolation reads
 (``depth``), that is not a plain leaf, or a value of another type than the field's takes
 the exact way. ``tests/reliability/test_scale.py`` checks that both ways give equal cells.
+The launcher, running the cells in turn, takes each job's whole config from the same
+compositions (:meth:`CellBuilder.job_config`) instead of composing every job again.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ def expand_cells(
     master: DictConfig, *, fast: bool = True, progress: Callable[[int, int], None] | None = None
 ) -> list[Cell]:
     """Every job of the multirun as a validated :class:`Cell`, in the launcher's order."""
+    return expand(master, fast=fast, progress=progress)[0]
+
+
+def expand(
+    master: DictConfig, *, fast: bool = True, progress: Callable[[int, int], None] | None = None
+) -> tuple[list[Cell], CellBuilder]:
+    """:func:`expand_cells`, and the builder that made the cells (its ``job_config`` gives
+    each job's whole config to the launcher)."""
     # Hydra's public API has no "list the jobs of this sweep": BasicSweeper.split_arguments
     # is the basic sweeper's own expansion, so the cells here are the jobs it launches
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -65,7 +75,7 @@ def expand_cells(
             f"one sweep must write to one experiment, got experiment_name in {sorted(names)}; "
             "run one sweep per experiment"
         )
-    return cells
+    return cells, builder
 
 
 class CellBuilder:
@@ -79,6 +89,9 @@ class CellBuilder:
         self.parser = OverridesParser.create(config_loader=loader)
         self.known: dict[str, _Override] = {}  # override text -> what it sets
         self.composed: dict[tuple[str, ...], DictConfig] = {}  # group choices -> config
+        #: (Hydra's overrides, group choices) -> the config with Hydra's node (job_config)
+        self.whole: dict[tuple[tuple[str, ...], tuple[str, ...]], DictConfig] = {}
+        self.parsed: dict[str, Any] = {}  # override text -> Hydra's Override (job_config)
         self.templates: dict[tuple, _Template] = {}  # (group choices, value keys) -> cell
 
     def learn(self, arguments: list[str]) -> list:
@@ -87,6 +100,48 @@ class CellBuilder:
         parsed = self.parser.parse_overrides(arguments)
         self.known.update(_job_overrides(parsed, self.loader))
         return parsed
+
+    def job_config(self, master: DictConfig, overrides: Sequence[str]) -> DictConfig | None:
+        """The job's whole config as Hydra's ``load_sweep_config`` makes it for the launcher,
+        composed once per choice of config groups (and of Hydra's own overrides, to which
+        the sweep callback adds the jobs' environment after making the cells): the job's
+        value overrides applied to a copy, and the Hydra fields that name the overrides
+        (``hydra.overrides.task``, ``hydra.job.override_dirname``) set as Hydra sets them.
+        None for a job this builder did not make a cell of, or another master config: the
+        caller composes it. ``tests/reliability/test_scale.py`` checks both ways are equal."""
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+
+        overrides = list(overrides)
+        if (
+            master is not self.master
+            or not self.fast
+            or any(text not in self.known for text in overrides)
+        ):
+            return None
+        group = [text for text in overrides if not self.known[text].is_value]
+        key = (tuple(master.hydra.overrides.hydra), tuple(group))  # the callback adds some
+        if key not in self.whole:
+            self.whole[key] = self.loader.load_sweep_config(master, group)
+        config = copy.deepcopy(self.whole[key])
+        values = [self._parsed(text) for text in overrides if self.known[text].is_value]
+        ConfigLoaderImpl._apply_overrides_to_config(values, config)
+        parsed = [self._parsed(text) for text in overrides]
+        parsed = [o for o in parsed if not o.is_hydra_override()]
+        dirname = config.hydra.job.config.override_dirname
+        config.hydra.overrides.task = [o.input_line for o in parsed]
+        config.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=parsed,
+            kv_sep=dirname.kv_sep,
+            item_sep=dirname.item_sep,
+            exclude_keys=dirname.exclude_keys,
+        )
+        OmegaConf.copy_cache(from_config=master, to_config=config)
+        return config
+
+    def _parsed(self, text: str):
+        if text not in self.parsed:
+            (self.parsed[text],) = self.parser.parse_overrides([text])
+        return self.parsed[text]
 
     def cell(self, overrides: list[str]) -> Cell:
         """The cell of the job with these overrides; a ConfigError names the cell."""
@@ -155,7 +210,9 @@ def _cell(builder: CellBuilder, overrides: list[str]) -> Cell:
         (values if known[text].is_value else group).append(text)
     key = tuple(group)
     if key not in builder.composed:
-        builder.composed[key] = task_config(builder.loader.load_sweep_config(master, group))
+        whole = builder.loader.load_sweep_config(master, group)
+        builder.whole[(tuple(master.hydra.overrides.hydra), key)] = whole
+        builder.composed[key] = task_config(whole)
     base = builder.composed[key]
     value_keys = tuple(known[text].key for text in values)
     slot = (key, value_keys)

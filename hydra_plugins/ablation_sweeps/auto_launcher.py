@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,28 @@ _BASIC_LOG = logging.getLogger("hydra._internal.core_plugins.basic_launcher")
 
 def _drop_job_lines(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("\t#")
+
+
+class _ComposedLoader:
+    """Hydra's config loader for the basic launcher, except that a job the sweep callback
+    composed and checked gets its config from the callback's builder
+    (``ablation.sweep.grid.CellBuilder.job_config``, the config Hydra would compose) instead
+    of being composed again: ~0.1 s of CPU a cell, ~17 minutes for a 10,000-cell grid."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.loader, name)
+
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]):
+        from ablation.sweep.callback import COMPOSED_JOBS
+
+        builder = COMPOSED_JOBS.get(tuple(sweep_overrides))
+        config = builder.job_config(master_config, sweep_overrides) if builder else None
+        if config is None:
+            return self.loader.load_sweep_config(master_config, sweep_overrides)
+        return config
 
 
 class AutoLauncher(Launcher):
@@ -67,13 +90,15 @@ class AutoLauncher(Launcher):
             # one console line per cell: the cell's own "done ..." line, not also Hydra's
             # "#k : overrides" line before it (this sweep only: removed below)
             _BASIC_LOG.addFilter(_drop_job_lines)
+            context = dataclasses.replace(
+                self.hydra_context, config_loader=_ComposedLoader(self.hydra_context.config_loader)
+            )
         else:
             from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
             launcher = JoblibLauncher(**self.joblib)
-        launcher.setup(
-            hydra_context=self.hydra_context, task_function=self.task_function, config=self.config
-        )
+            context = self.hydra_context  # each worker composes its job (the builder stays here)
+        launcher.setup(hydra_context=context, task_function=self.task_function, config=self.config)
         try:
             return launcher.launch(job_overrides, initial_job_idx)
         finally:

@@ -13,9 +13,11 @@ import pytest
 from hydra import initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
+from omegaconf import OmegaConf
 
+from ablation.config.compose import task_config
 from ablation.config.schema import ConfigError, package_dir, register_configs
-from ablation.sweep.grid import expand_cells
+from ablation.sweep.grid import expand, expand_cells
 from tests.reliability.store_checks import integrity, run_table
 from tests.reliability.support import started
 
@@ -54,6 +56,40 @@ def test_the_fast_expansion_gives_the_cells_of_composing_every_job(master):
     assert len({c.config_hash for c in fast}) == 128
     assert len({c.cell_hash for c in fast}) == 64  # two seeds per cell
     assert {type(c.config.optim.lr) for c in fast} == {float}
+
+
+@pytest.mark.slow
+def test_the_launcher_gets_the_config_hydra_composes_for_every_job(master):
+    """The auto launcher, running cells in turn, takes each job's whole config (Hydra's node
+    too) from the sweep callback's builder: it must be what Hydra's loader composes."""
+    grid = master(
+        [
+            "init=random,kaiming",
+            "optim=gd,adam",
+            "seed=7,0",
+            "depth=1,3",  # an interpolation reads it
+            "reg=l2",
+            "reg.l2=0.001,0.01",
+            "data=digits",
+            "optim.lr=1",  # an int for a float field
+            "hydra.job.chdir=false",
+        ]
+    )
+    cells, builder = expand(grid)
+    loader = GlobalHydra.instance().config_loader()
+    assert len(cells) == 32
+    for cell in cells:
+        ours = builder.job_config(grid, cell.overrides)
+        hydras = loader.load_sweep_config(grid, list(cell.overrides))
+        assert ours is not None, cell.overrides
+        assert OmegaConf.to_yaml(ours) == OmegaConf.to_yaml(hydras), cell.overrides
+        resolved = OmegaConf.to_yaml(task_config(ours), resolve=True)
+        assert resolved == OmegaConf.to_yaml(task_config(hydras), resolve=True)
+        assert OmegaConf.is_struct(ours) and OmegaConf.is_struct(hydras)
+        assert OmegaConf.is_readonly(ours.hydra) == OmegaConf.is_readonly(hydras.hydra)
+    assert len(builder.whole) == 4  # one composition per choice of init and optim
+    assert builder.job_config(grid, ["init=random", "seed=99"]) is None  # not a job of it
+    assert builder.job_config(master(["data=digits"]), cells[0].overrides) is None
 
 
 def test_a_bad_value_in_a_fast_cell_names_the_cell(master):
@@ -119,17 +155,29 @@ finally:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sweeper, per_cell", [("default", 1), ("basic", 2)])
-def test_each_job_is_composed_once_after_the_callback_checked_it(workdir, sweeper, per_cell):
-    """The default sweeper does not compose a job the sweep callback already composed and
-    checked (Hydra's basic sweeper composes each twice: to validate it, then to run it)."""
+@pytest.mark.parametrize(
+    "choice, compositions",
+    [
+        # the callback composes once per choice of config groups (expand), and the auto
+        # launcher once more per choice, after the callback added the jobs' environment
+        (None, 1 + 1),
+        # Hydra's basic sweeper also composes each of the 4 jobs to validate it
+        ("hydra/sweeper=basic", 1 + 4 + 1),
+        # Hydra's basic launcher composes each job to run it
+        ("hydra/launcher=basic", 1 + 4),
+    ],
+    ids=["default", "basic-sweeper", "basic-launcher"],
+)
+def test_no_job_is_composed_again_after_the_callback_composed_it(workdir, choice, compositions):
+    """The default sweeper and launcher do not compose a job the sweep callback already
+    composed and checked: Hydra's basic sweeper composes each job to validate it, and its
+    launchers compose each job again to run it."""
     grid = ["-m", "data=digits", "optim.iterations=2", "seed=0,1,2,3", "report=false"]
-    grid += [] if sweeper == "default" else [f"hydra/sweeper={sweeper}"]
+    grid += [choice] if choice else []
     done = subprocess.run(
         [sys.executable, "-c", COUNT_COMPOSITIONS, *grid],
         cwd=workdir, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    # + 1: the callback composes once per choice of config groups (expand_cells)
-    assert f"compositions={4 * per_cell + 1}" in done.stderr, done.stderr[-2000:]
+    assert f"compositions={compositions}" in done.stderr, done.stderr[-2000:]
     assert done.stdout.count("] done data=digits") == 4, done.stdout[-2000:]

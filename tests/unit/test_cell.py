@@ -119,6 +119,7 @@ def test_blas_threads_follow_the_launcher(monkeypatch):
 
 def test_the_auto_launchers_log_filter_does_not_outlive_its_sweep(monkeypatch):
     import hydra._internal.core_plugins.basic_launcher as basic
+    from hydra.types import HydraContext
 
     from hydra_plugins.ablation_sweeps.auto_launcher import (
         _BASIC_LOG,
@@ -135,7 +136,8 @@ def test_the_auto_launchers_log_filter_does_not_outlive_its_sweep(monkeypatch):
             return []
 
     auto = AutoLauncher(in_turn=True)
-    auto.config, auto.hydra_context, auto.task_function = {}, object(), None
+    context = HydraContext(config_loader=object(), callbacks=None)  # type: ignore[arg-type]
+    auto.config, auto.hydra_context, auto.task_function = {}, context, None
     before = list(_BASIC_LOG.filters)
     monkeypatch.setattr(basic, "BasicLauncher", Nothing)
     auto.launch([], 0)
