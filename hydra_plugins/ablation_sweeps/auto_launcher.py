@@ -25,12 +25,14 @@ class _ComposedLoader:
     """Hydra's config loader for the basic launcher, except that a job the sweep callback
     composed and checked gets its config from the callback's builder
     (``ablation.sweep.grid.CellBuilder.job_config``, the config Hydra would compose) instead
-    of being composed again: ~0.1 s of CPU a cell, ~17 minutes for a 10,000-cell grid."""
+    of being composed again: ~0.08 s of CPU a cell, ~15 minutes for a 10,000-cell grid."""
 
     def __init__(self, loader: Any) -> None:
         self.loader = loader
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # what is not defined here: Hydra's loader
+        if name == "loader":  # not set yet (a copy being made): no endless lookup
+            raise AttributeError(name)
         return getattr(self.loader, name)
 
     def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]):
