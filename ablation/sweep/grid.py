@@ -91,7 +91,7 @@ class CellBuilder:
         self.composed: dict[tuple[str, ...], DictConfig] = {}  # group choices -> config
         #: (Hydra's overrides, group choices) -> the config with Hydra's node (job_config)
         self.whole: dict[tuple[tuple[str, ...], tuple[str, ...]], DictConfig] = {}
-        self.parsed: dict[str, Any] = {}  # override text -> Hydra's Override (job_config)
+        self.parsed: dict[str, Any] = {}  # override text -> Hydra's Override, parsed once
         self.templates: dict[tuple, _Template] = {}  # (group choices, value keys) -> cell
 
     def learn(self, arguments: list[str]) -> list:
@@ -126,7 +126,7 @@ class CellBuilder:
         values = [self._parsed(text) for text in overrides if self.known[text].is_value]
         ConfigLoaderImpl._apply_overrides_to_config(values, config)
         parsed = [self._parsed(text) for text in overrides]
-        parsed = [o for o in parsed if not o.is_hydra_override()]
+        parsed = [o for o in parsed if not o.is_hydra_override()]  # as Hydra's task overrides
         dirname = config.hydra.job.config.override_dirname
         config.hydra.overrides.task = [o.input_line for o in parsed]
         config.hydra.job.override_dirname = get_overrides_dirname(
@@ -225,7 +225,7 @@ def _cell(builder: CellBuilder, overrides: list[str]) -> Cell:
     # (Hydra has no public name for it; it is what load_sweep_config does after composing)
     config = copy.deepcopy(base)
     OmegaConf.set_struct(config, True)
-    ConfigLoaderImpl._apply_overrides_to_config(builder.parser.parse_overrides(values), config)
+    ConfigLoaderImpl._apply_overrides_to_config([builder._parsed(t) for t in values], config)
     cell = Cell.from_config(config, overrides)
     if template is None and _fast_keys_ok(base, value_keys) and not _extras(cell.config):
         builder.templates[slot] = _Template(cell, flatten(config))
