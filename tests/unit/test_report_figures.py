@@ -331,3 +331,27 @@ def test_one_varying_factor_draws_one_line(tmp_path):
     lines = [ln for ln in ax.get_lines() if len(ln.get_ydata()) == 2]
     assert len(lines) == 1 and np.allclose(lines[0].get_ydata(), [90.0 - 0.15, 95.0 - 0.15])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["random", "kaiming"]
+
+
+def test_a_laid_out_figure_is_saved_whole_at_its_size_and_any_other_is_cropped(tmp_path):
+    """Every report figure has constrained layout, which keeps its artists inside the canvas:
+    saved as it is (one draw). A figure without a layout engine is cropped to its content,
+    so a label past its edge is never cut off."""
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from ablation.report.figures._base import DPI, save
+
+    laid_out = Figure(figsize=(4, 3), layout="constrained")
+    ax = laid_out.subplots()
+    ax.set(xlabel="a long x label " * 3, ylabel="y", title="title")
+    ax.plot([0, 1], label="one line")
+    laid_out.legend(loc="outside right")
+    save(laid_out, tmp_path / "laid_out.png")
+    assert Image.open(tmp_path / "laid_out.png").size == (4 * DPI, 3 * DPI)
+
+    bare = Figure(figsize=(4, 3))
+    bare.subplots().text(1.2, 0.5, "past the right edge", transform=bare.axes[0].transAxes)
+    save(bare, tmp_path / "bare.png")
+    width, _ = Image.open(tmp_path / "bare.png").size
+    assert width > 4 * DPI  # the crop grew the canvas to hold the text
