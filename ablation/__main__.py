@@ -28,6 +28,7 @@ from ablation.config.primary import check_study_file
 from ablation.config.schema import package_dir, register_configs
 from ablation.errors import exit_status, print_error, quiet_store_tracebacks
 from ablation.run.signals import as_interrupted, ignore_stop_signals, raise_on_stop_signals
+from ablation.startup import tune_gc
 
 
 def _app(cfg: DictConfig) -> str:
@@ -36,6 +37,7 @@ def _app(cfg: DictConfig) -> str:
     from ablation.sweep import launcher
 
     quiet_store_tracebacks()  # in a joblib worker too
+    tune_gc()  # idem: a worker imports MLflow for its first cell
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     # a joblib worker's cell is stopped by a signal like the sweep (no-op in the sweep's
@@ -95,6 +97,7 @@ def _hydra_raises():
 
 
 def main() -> None:
+    tune_gc()  # before MLflow, matplotlib and the report's stack are imported
     # here, not at import: importing ablation.__main__ registers nothing
     register_configs()
     sys.argv = resolve_shown_config(sys.argv)

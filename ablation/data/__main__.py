@@ -19,6 +19,7 @@ from ablation.data import cache, idx, kaggle, packaged
 from ablation.data.dataset import SPLITS, DataError, Source
 from ablation.data.loading import DATASETS, kaggle_cache_path, read_digits
 from ablation.errors import print_error, printable
+from ablation.startup import tune_gc
 
 
 def _counts(labels: np.ndarray) -> str:
@@ -109,6 +110,7 @@ def verify(cache_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_gc()  # ablation.startup: before the stack is imported
     parser = argparse.ArgumentParser(
         prog="python -m ablation.data",
         description=__doc__,

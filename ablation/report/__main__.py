@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ablation.errors import print_error, printable
 from ablation.report.errors import ReportError
+from ablation.startup import tune_gc
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,6 +109,7 @@ def _not_a_folder(out: str) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_gc()  # ablation.startup: before the stack is imported
     args = _parser().parse_args(argv)
     blocker = _not_a_folder(args.out)
     if blocker is not None:

@@ -18,6 +18,7 @@ import os
 import sys
 
 from ablation.errors import print_error
+from ablation.startup import tune_gc
 from ablation.tracking import TrackingError, check_sqlite_file, check_uri, resolve_uri, sqlite_path
 from ablation.ui.server import base_url, is_loopback, port_problem, serve, shown_line
 from ablation.ui.views import TRAINING_VIEW, experiment_links
@@ -67,6 +68,7 @@ def ready_text(links: list[tuple[str, str]], sweep: tuple[str, str] | None, base
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_gc()  # ablation.startup: before the stack is imported
     args = _arguments(argv)
     uri = resolve_uri(args.tracking_uri)
     try:
