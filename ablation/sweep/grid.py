@@ -102,29 +102,21 @@ class CellBuilder:
         return parsed
 
     def job_config(self, master: DictConfig, overrides: Sequence[str]) -> DictConfig | None:
-        """The job's whole config as Hydra's ``load_sweep_config`` makes it for the launcher,
-        composed once per choice of config groups (and of Hydra's own overrides, to which
-        the sweep callback adds the jobs' environment after making the cells): the job's
-        value overrides applied to a copy, and the Hydra fields that name the overrides
-        (``hydra.overrides.task``, ``hydra.job.override_dirname``) set as Hydra sets them.
+        """The job's whole config as Hydra's ``load_sweep_config`` makes it for the launcher:
+        the job's value overrides applied to a copy of :meth:`_whole`, and the Hydra fields
+        that name the overrides (``hydra.overrides.task``, ``hydra.job.override_dirname``)
+        set as Hydra sets them.
         None for a job this builder did not make a cell of, or another master config: the
         caller composes it. ``tests/reliability/test_scale.py`` checks both ways are equal."""
         from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
 
         overrides = list(overrides)
-        if (
-            master is not self.master
-            or not self.fast
-            or any(text not in self.known for text in overrides)
-        ):
+        split = self._split(overrides) if master is self.master else None
+        if split is None:
             return None
-        group = [text for text in overrides if not self.known[text].is_value]
-        key = (tuple(master.hydra.overrides.hydra), tuple(group))  # the callback adds some
-        if key not in self.whole:
-            self.whole[key] = self.loader.load_sweep_config(master, group)
-        config = copy.deepcopy(self.whole[key])
-        values = [self._parsed(text) for text in overrides if self.known[text].is_value]
-        ConfigLoaderImpl._apply_overrides_to_config(values, config)
+        group, values = split
+        config = copy.deepcopy(self._whole(master, group))
+        ConfigLoaderImpl._apply_overrides_to_config([self._parsed(t) for t in values], config)
         parsed = [self._parsed(text) for text in overrides]
         parsed = [o for o in parsed if not o.is_hydra_override()]  # as Hydra's task overrides
         dirname = config.hydra.job.config.override_dirname
@@ -137,6 +129,25 @@ class CellBuilder:
         )
         OmegaConf.copy_cache(from_config=master, to_config=config)
         return config
+
+    def _split(self, overrides: list[str]) -> tuple[list[str], list[str]] | None:
+        """``(group overrides, value overrides)`` of a job, in order; None where the fast way
+        does not apply (``fast=False``, or an override this builder did not learn)."""
+        if not self.fast or any(text not in self.known for text in overrides):
+            return None
+        group, values = [], []
+        for text in overrides:
+            (values if self.known[text].is_value else group).append(text)
+        return group, values
+
+    def _whole(self, master: DictConfig, group: list[str]) -> DictConfig:
+        """The config with Hydra's node for these group choices, composed once per choice
+        and per set of Hydra's overrides (the sweep callback adds the jobs' environment to
+        those after making the cells)."""
+        key = (tuple(master.hydra.overrides.hydra), tuple(group))
+        if key not in self.whole:
+            self.whole[key] = self.loader.load_sweep_config(master, group)
+        return self.whole[key]
 
     def _parsed(self, text: str):
         if text not in self.parsed:
@@ -203,16 +214,13 @@ def _cell(builder: CellBuilder, overrides: list[str]) -> Cell:
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
 
     known, master = builder.known, builder.master
-    if not builder.fast or any(text not in known for text in overrides):
+    split = builder._split(overrides)
+    if split is None:
         return Cell.from_config(builder.loader.load_sweep_config(master, overrides), overrides)
-    group, values = [], []
-    for text in overrides:
-        (values if known[text].is_value else group).append(text)
+    group, values = split
     key = tuple(group)
     if key not in builder.composed:
-        whole = builder.loader.load_sweep_config(master, group)
-        builder.whole[(tuple(master.hydra.overrides.hydra), key)] = whole
-        builder.composed[key] = task_config(whole)
+        builder.composed[key] = task_config(builder._whole(master, group))
     base = builder.composed[key]
     value_keys = tuple(known[text].key for text in values)
     slot = (key, value_keys)
