@@ -295,8 +295,8 @@ def main() -> None:
                     spread.append(f"{name} {per_round.min():.2f}-{per_round.max():.2f}")
                 else:
                     row += f" {'failed':>12} {failed[name]:>14}"
-            n_rounds = len(rounds["ours"])
-            print(f"{row}   (rounds: {n_rounds}; ratios within a round: {', '.join(spread)})", flush=True)
+            within = ", ".join(spread)
+            print(f"{row}   ({len(rounds['ours'])} rounds; ratio per round: {within})", flush=True)
 
     net = MLP(SIZES, ACTS, init="kaiming", seed=0)
     opt = make_optimizer("sgd", lr=LR)
