@@ -32,6 +32,7 @@ from ablation.tracking.schema import (
     TAG_HOST,
     TAG_PID,
     TAG_PID_START,
+    TAG_TICKET,
     TAG_TOKEN,
     config_tag,
 )
@@ -197,28 +198,70 @@ def start_run(client: MlflowClient, exp_id: str, *, name: str, tags: dict[str, s
     return retry(create).info.run_id
 
 
+#: how long a claim waits for a rival run that has no ticket yet (normally milliseconds: it
+#: was created and is looking); a rival still without one after this goes first
+CLAIM_WAIT_S = 30.0
+
+
 def claim_cell(
     client: MlflowClient, exp_id: str, config_hash: str, *, name: str, tags: dict[str, str]
 ) -> tuple[str | None, Any]:
     """Create the run of a cell unless another process owns it.
 
-    Create first, then look: of all live runs with this hash, the oldest wins and the
-    others delete themselves. Two sweeps racing for one cell therefore train it once.
+    Lamport's bakery algorithm, with the cell's live runs as its processes: a new run is
+    created without a ticket, looks at the cell's runs, and takes the ticket one above every
+    ticket it sees (tag :data:`TAG_TICKET`). It then waits until no live rival is still
+    without a ticket, and owns the cell unless a rival is FINISHED or holds a smaller
+    ``(ticket, run id)``; a run that does not own the cell closes and deletes itself. A rival
+    that shows up after our ticket was visible sees it, so takes a larger one: two sweeps
+    racing for one cell train it once. (Letting the oldest ``start_time`` win was not enough:
+    a run's start time is taken before its insert commits, so a run that another's look
+    missed could still be the older one, and both trained the cell.)
     Returns ``(run_id, None)`` if we own the cell, else ``(None, owner_run)``.
     """
     run_id = start_run(client, exp_id, name=name, tags={TAG_HASH: config_hash, **tags})
-    rivals = [
-        r
-        for r in runs_with_hash(client, exp_id, config_hash)
-        if r.info.status in ("RUNNING", "FINISHED") and not is_stale(r)
-    ]
-    rivals.sort(key=lambda r: (r.info.status != "FINISHED", r.info.start_time, r.info.run_id))
-    owner = rivals[0] if rivals else None
-    if owner is None or owner.info.run_id == run_id:
+    return _settle(client, exp_id, config_hash, run_id)
+
+
+def _settle(client: MlflowClient, exp_id: str, config_hash: str, run_id: str):
+    """The claim of our new run ``run_id`` (no ticket yet): ``claim_cell``'s result."""
+    tickets = [_ticket(r) for r in _live_rivals(client, exp_id, config_hash, run_id)]
+    mine = 1 + max((t for t in tickets if t is not None), default=0)
+    set_tags(client, run_id, {TAG_TICKET: mine})
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while True:
+        rivals = _live_rivals(client, exp_id, config_hash, run_id)
+        choosing = [r for r in rivals if r.info.status == "RUNNING" and _ticket(r) is None]
+        if not choosing or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    finished = [r for r in rivals if r.info.status == "FINISHED"]
+    ahead = [r for r in rivals if (_ticket(r) or 0, r.info.run_id) < (mine, run_id)]
+    owner = min(finished, key=lambda r: r.info.start_time) if finished else None
+    if owner is None and ahead:  # a rival still without a ticket counts as ticket 0
+        owner = min(ahead, key=lambda r: (_ticket(r) or 0, r.info.run_id))
+    if owner is None:
         return run_id, None
     retry(client.set_terminated, run_id, status="KILLED")  # not left RUNNING, even deleted
     retry(client.delete_run, run_id)
     return None, owner
+
+
+def _live_rivals(client: MlflowClient, exp_id: str, config_hash: str, run_id: str) -> list:
+    """The cell's other runs that hold or may take it: RUNNING (and not stale) or FINISHED."""
+    return [
+        r
+        for r in runs_with_hash(client, exp_id, config_hash)
+        if r.info.run_id != run_id and r.info.status in ("RUNNING", "FINISHED") and not is_stale(r)
+    ]
+
+
+def _ticket(run) -> int | None:
+    """A run's claim ticket; ``None`` while it has none (or a tag that is not a number)."""
+    try:
+        return int(run.data.tags[TAG_TICKET])
+    except (KeyError, ValueError):
+        return None
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ TAG_HOST = "ablation.host"
 TAG_PID = "ablation.pid"
 TAG_PID_START = "ablation.pid_start"
 TAG_TOKEN = "ablation.create_token"  # unique per created run: a retried create finds it
+TAG_TICKET = "ablation.claim_ticket"  # a cell run's number in the claim (runs.claim_cell)
 TAG_GIT_COMMIT = "ablation.git_commit"
 TAG_DATA_CHECKSUM = "ablation.data_checksum"
 TAG_PARENT = "mlflow.parentRunId"
