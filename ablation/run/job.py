@@ -246,7 +246,10 @@ def _close_stopped(client, run_id: str, err: BaseException) -> None:
             tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
             tracking.retry(client.set_terminated, run_id, status=status)
     except Exception as problem:  # e.g. the disk is full: the next start reaps the run
-        log.error(f"could not mark run {run_id} {status}: {_reason(problem)}")
+        if is_disk_full(problem):  # the cause is the error line the caller prints
+            log.error(f"could not mark run {run_id} {status}: the next start marks it KILLED")
+        else:
+            log.error(f"could not mark run {run_id} {status}: {_reason(problem)}")
 
 
 def _reason(err: BaseException) -> str:

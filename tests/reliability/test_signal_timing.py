@@ -27,10 +27,11 @@ HOOK = "signal_at_store_write"
 #: id -> (signal, the N-th write of the cell after which it is sent, what that write is)
 MOMENTS = {
     "creating-the-run-SIGTERM": (signal.SIGTERM, 2, "INSERT INTO tags"),
-    "logging-params-SIGTERM": (signal.SIGTERM, 3, "INSERT INTO params"),
-    "setting-tags-SIGTERM": (signal.SIGTERM, 5, "INSERT INTO tags"),
-    "logging-metrics-SIGTERM": (signal.SIGTERM, 7, "INSERT INTO metrics"),
-    "logging-latest-metrics-SIGINT": (signal.SIGINT, 8, "INSERT INTO latest_metrics"),
+    "taking-the-claim-ticket-SIGTERM": (signal.SIGTERM, 3, "INSERT INTO tags"),
+    "logging-params-SIGTERM": (signal.SIGTERM, 4, "INSERT INTO params"),
+    "setting-tags-SIGTERM": (signal.SIGTERM, 6, "INSERT INTO tags"),
+    "logging-metrics-SIGTERM": (signal.SIGTERM, 8, "INSERT INTO metrics"),
+    "logging-latest-metrics-SIGINT": (signal.SIGINT, 9, "INSERT INTO latest_metrics"),
 }
 #: Far less than the 160 s the process waited for its own lock, far more than it needs.
 STOP_WITHIN_S = 60
