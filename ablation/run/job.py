@@ -186,10 +186,9 @@ def _cell_tags(cell: Cell, label: str, sweep: SweepInfo | None) -> dict[str, str
 def _claim(client, exp_id: str, cell: Cell, label: str, tags: dict[str, str]):
     """``(run_id, None)`` when this process trains the cell, ``(None, owner)`` when another
     run has it; ``rerun`` always starts a run."""
-    if cell.config.rerun:
-        tags = {tracking.TAG_HASH: cell.config_hash, **tags}
-        return tracking.start_run(client, exp_id, name=label, tags=tags), None
-    return tracking.claim_cell(client, exp_id, cell.config_hash, name=label, tags=tags)
+    return tracking.claim_cell(
+        client, exp_id, cell.config_hash, name=label, tags=tags, always=cell.config.rerun
+    )
 
 
 def _train(

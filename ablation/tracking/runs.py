@@ -204,9 +204,16 @@ CLAIM_WAIT_S = 30.0
 
 
 def claim_cell(
-    client: MlflowClient, exp_id: str, config_hash: str, *, name: str, tags: dict[str, str]
+    client: MlflowClient,
+    exp_id: str,
+    config_hash: str,
+    *,
+    name: str,
+    tags: dict[str, str],
+    always: bool = False,
 ) -> tuple[str | None, Any]:
-    """Create the run of a cell unless another process owns it.
+    """Create the run of a cell unless another process owns it (``always``: create it anyway,
+    for ``rerun=true``, holding ticket 0 so that other claimants yield to it at once).
 
     Lamport's bakery algorithm, with the cell's live runs as its processes: a new run is
     created without a ticket, looks at the cell's runs, and takes the ticket one above every
@@ -219,7 +226,10 @@ def claim_cell(
     missed could still be the older one, and both trained the cell.)
     Returns ``(run_id, None)`` if we own the cell, else ``(None, owner_run)``.
     """
-    run_id = start_run(client, exp_id, name=name, tags={TAG_HASH: config_hash, **tags})
+    tags = {TAG_HASH: config_hash, **tags}
+    if always:
+        return start_run(client, exp_id, name=name, tags={**tags, TAG_TICKET: "0"}), None
+    run_id = start_run(client, exp_id, name=name, tags=tags)
     return _settle(client, exp_id, config_hash, run_id)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -85,6 +86,20 @@ def test_of_two_runs_with_the_same_ticket_the_smaller_run_id_goes_first(store):
     x, y = (_bare_run(client, exp_id, ticket=3) for _ in range(2))
     run_id, owner = tracking.claim_cell(client, exp_id, HASH, name="late", tags={})
     assert run_id is None and owner.info.run_id == min(x, y)
+
+
+def test_a_rerun_trains_anyway_and_claimants_yield_to_it_without_waiting(store, monkeypatch):
+    # rerun=true: its run holds ticket 0 from its creation, so nobody waits for its ticket
+    monkeypatch.setattr(runs_module, "CLAIM_WAIT_S", 60.0)
+    client, exp_id = store
+    holder, _ = tracking.claim_cell(client, exp_id, HASH, name="first", tags={})
+    rerun, owner = tracking.claim_cell(client, exp_id, HASH, name="rerun", tags={}, always=True)
+    assert rerun is not None and owner is None
+    assert client.get_run(rerun).data.tags[TAG_TICKET] == "0"
+    started = time.monotonic()
+    run_id, owner = tracking.claim_cell(client, exp_id, HASH, name="third", tags={})
+    assert run_id is None and owner.info.run_id == rerun
+    assert time.monotonic() - started < 10
 
 
 def test_a_rival_that_never_takes_a_ticket_goes_first_after_the_wait(store, monkeypatch):
