@@ -17,10 +17,11 @@ verdict per row and a one-line verdict.
 
     python benchmarks/bench_core.py [--repeats N] [--quick]
 
-Rates are each contender's best of N rounds (the least disturbed by other
-processes). Ratios, and the step's share of the GEMM rate, are the median over
-the rounds of the ratio within a round, where the contenders ran back to back:
-this guest at times loses its second vCPU for seconds, and a ratio of two best
+Rates are each contender's best of N rounds (batch 128: 3N shorter ones; the
+least disturbed by other processes). Ratios, and the step's share of the GEMM
+rate, are the median over the rounds of the ratio within a round, where the
+contenders ran back to back: this guest has slow phases of seconds to minutes
+(benchmarks/README.md says what they are), and a ratio of two best
 rounds taken in different phases was off by up to 1.9x. The load average is
 printed so a busy machine can be recognised.
 """
