@@ -91,7 +91,12 @@ def paired(numerator: list[float], denominator: list[float]) -> float:
     need not: a contender whose five rounds all fell in a slow phase would get a
     ratio off by up to 2x against one that had a fast round.
     """
-    return float(np.median(np.asarray(numerator) / np.asarray(denominator)))
+    return float(np.median(per_round(numerator, denominator)))
+
+
+def per_round(numerator: list[float], denominator: list[float]) -> np.ndarray:
+    """numerator / denominator of each round (their range is printed beside the median)."""
+    return np.asarray(numerator) / np.asarray(denominator)
 
 
 def load_data():
@@ -292,8 +297,8 @@ def main() -> None:
                 if name in times:
                     ratios[dtype, batch, name] = paired(rounds[name], rounds["ours"])
                     row += f" {batch / times[name]:>12,.0f} {ratios[dtype, batch, name]:>14.2f}"
-                    per_round = np.asarray(rounds[name]) / np.asarray(rounds["ours"])
-                    spread.append(f"{name} {per_round.min():.2f}-{per_round.max():.2f}")
+                    each = per_round(rounds[name], rounds["ours"])
+                    spread.append(f"{name} {each.min():.2f}-{each.max():.2f}")
                 else:
                     row += f" {'failed':>12} {failed[name]:>14}"
             within = ", ".join(spread)

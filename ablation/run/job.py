@@ -245,10 +245,9 @@ def _close_stopped(client, run_id: str, err: BaseException) -> None:
             tracking.set_tags(client, run_id, {TAG_FAILURE: reason})
             tracking.retry(client.set_terminated, run_id, status=status)
     except Exception as problem:  # e.g. the disk is full: the next start reaps the run
-        if is_disk_full(problem):  # the cause is the error line the caller prints
-            log.error(f"could not mark run {run_id} {status}: the next start marks it KILLED")
-        else:
-            log.error(f"could not mark run {run_id} {status}: {_reason(problem)}")
+        # a full disk is the cause the caller's error line names: not said twice
+        why = "the next start marks it KILLED" if is_disk_full(problem) else _reason(problem)
+        log.error(f"could not mark run {run_id} {status}: {why}")
 
 
 def _reason(err: BaseException) -> str:

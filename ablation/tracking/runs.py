@@ -246,10 +246,12 @@ def _settle(client: MlflowClient, exp_id: str, config_hash: str, run_id: str):
             break
         time.sleep(0.05)
     finished = [r for r in rivals if r.info.status == "FINISHED"]
-    ahead = [r for r in rivals if (_ticket(r) or 0, r.info.run_id) < (mine, run_id)]
-    owner = min(finished, key=lambda r: r.info.start_time) if finished else None
-    if owner is None and ahead:  # a rival still without a ticket counts as ticket 0
-        owner = min(ahead, key=lambda r: (_ticket(r) or 0, r.info.run_id))
+    if finished:
+        owner = min(finished, key=lambda r: r.info.start_time)
+    else:  # the rival with the smallest (ticket, run id) goes first if it is ahead of ours
+        owner = min(rivals, key=_place, default=None)
+        if owner is not None and _place(owner) > (mine, run_id):
+            owner = None
     if owner is None:
         return run_id, None
     retry(client.set_terminated, run_id, status="KILLED")  # not left RUNNING, even deleted
@@ -264,6 +266,11 @@ def _live_rivals(client: MlflowClient, exp_id: str, config_hash: str, run_id: st
         for r in runs_with_hash(client, exp_id, config_hash)
         if r.info.run_id != run_id and r.info.status in ("RUNNING", "FINISHED") and not is_stale(r)
     ]
+
+
+def _place(run) -> tuple[int, str]:
+    """A rival's place in the claim; one still without a ticket (after the wait) goes first."""
+    return _ticket(run) or 0, run.info.run_id
 
 
 def _ticket(run) -> int | None:

@@ -31,10 +31,10 @@ def _live(client, exp_id) -> list:
     ]
 
 
-def _bare_run(client, exp_id, *, start_time=None, ticket=None) -> str:
+def _bare_run(client, exp_id, *, start_time=None, ticket=None, config_hash=HASH) -> str:
     """A run of this live process for the cell, created the way ``start_run`` creates one
     but with the start time given, and optionally a ticket already taken."""
-    tags = {TAG_HASH: HASH, TAG_HOST: runs_module.HOST, TAG_PID: str(os.getpid())}
+    tags = {TAG_HASH: config_hash, TAG_HOST: runs_module.HOST, TAG_PID: str(os.getpid())}
     if ticket is not None:
         tags[TAG_TICKET] = str(ticket)
     return client.create_run(exp_id, start_time=start_time, tags=tags).info.run_id
@@ -117,13 +117,8 @@ def test_runs_that_claim_at_once_agree_on_one_owner(store, n):
     client, exp_id = store
     for attempt in range(5):
         cell_hash = f"{HASH[:-2]}{n}{attempt}"
-        created = [
-            client.create_run(
-                exp_id,
-                tags={TAG_HASH: cell_hash, TAG_HOST: runs_module.HOST, TAG_PID: str(os.getpid())},
-            ).info.run_id
-            for _ in range(n)
-        ]  # all of them exist before any has a ticket: each must wait for the others
+        # all of them exist before any has a ticket: each must wait for the others
+        created = [_bare_run(client, exp_id, config_hash=cell_hash) for _ in range(n)]
         results: dict[str, tuple] = {}
         start = threading.Barrier(n)
         args = (results, start, client, exp_id, cell_hash)
