@@ -120,22 +120,31 @@ def finished_hashes(client: MlflowClient, exp_id: str) -> dict[str, Any]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs. A zombie does not: it has ended and only waits
+    for its parent (or init, once orphaned) to collect its exit status, which can take a
+    while after a SIGKILL of a whole sweep."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return _proc_stat(pid)[:1] not in (["Z"], ["X"])
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first); [] if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return stat.rsplit(")", 1)[-1].split()
 
 
 def _process_start(pid: int) -> str:
     """When process ``pid`` started (clock ticks since boot, from /proc); '' if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the command name
+    fields = _proc_stat(pid)
+    return fields[19] if len(fields) > 19 else ""  # field 22 of stat
 
 
 def is_stale(run) -> bool:
@@ -157,16 +166,30 @@ def is_stale(run) -> bool:
     return bool(started) and _process_start(pid) not in ("", started)
 
 
+#: the failure tag of a run whose process died without closing it
+REAPED = "killed: its process died"
+
+
 def reap_stale(client: MlflowClient, exp_id: str, runs=None) -> list[str]:
-    """Mark RUNNING runs of dead local processes KILLED; return their ids."""
+    """Mark RUNNING runs of dead local processes KILLED; return their ids.
+
+    Several processes may reap one run at once: a sweep and each of its jobs look when they
+    open the store. MLflow's ``set_tag`` looks for the tag, then inserts it, so the later of
+    two at the same moment fails on the store's unique key. That one finds the tag set (by
+    the other) and goes on."""
     if runs is None:
         runs = search(client, exp_id, "attributes.status = 'RUNNING'")
     reaped = []
     for run in runs:
         if is_stale(run):
-            retry(client.set_tag, run.info.run_id, TAG_FAILURE, "killed: its process died")
-            retry(client.set_terminated, run.info.run_id, status="KILLED")
-            reaped.append(run.info.run_id)
+            run_id = run.info.run_id
+            try:
+                retry(client.set_tag, run_id, TAG_FAILURE, REAPED)
+            except MlflowException:
+                if TAG_FAILURE not in retry(client.get_run, run_id).data.tags:
+                    raise
+            retry(client.set_terminated, run_id, status="KILLED")
+            reaped.append(run_id)
     return reaped
 
 
