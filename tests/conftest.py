@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import zygote
+
 REPO = Path(__file__).resolve().parent.parent
 # two cells, the second one diverges (lr 1e4): the failure scenario, on any launcher
 FAILING_SWEEP = [
@@ -73,9 +75,10 @@ def cli(
     env=None,
     python: str = sys.executable,
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m <module> args`` as a user would, in ``cwd``."""
+    """Run ``python -m <module> args`` as a user would, in ``cwd``: a process forked from a
+    warm interpreter (tests/zygote.py) unless it needs a fresh one."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(
+    return zygote.run(
         [python, "-m", module, *args],
         cwd=cwd,
         env=full_env,
@@ -204,7 +207,9 @@ def pytest_runtest_protocol(item, nextitem):
     (setup and teardown included, so a module fixture counts in its first test).
 
     Wall time alone misleads on a shared machine: a test that sleeps or waits on a server
-    costs wall but no CPU, and on 2 cores the suite's floor is its CPU seconds over 2."""
+    costs wall but no CPU, and on 2 cores the suite's floor is its CPU seconds over 2.
+    Commands forked by tests/zygote.py are the zygote's children, not the worker's: their
+    CPU counts only with ``ABLATION_TEST_FRESH=1`` (every command in a fresh interpreter)."""
     path = os.environ.get("ABLATION_TEST_CPU_LOG")
     if not path:
         yield

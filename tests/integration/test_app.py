@@ -10,6 +10,7 @@ import pytest
 from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
+from tests import zygote
 from tests.conftest import FAILING_SWEEP, cli, store_uri
 
 PAPER_GRID = ["-m", "init=random,kaiming", "reg=none,l2", "data=42k,60k"]
@@ -161,7 +162,7 @@ def test_two_sweeps_into_one_fresh_store_at_once(workdir):
         ["init=random,kaiming,xavier", "experiment_name=two"],
     ]
     procs = [
-        subprocess.Popen(
+        zygote.Popen(
             [*base, *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         for args in sweeps

@@ -18,6 +18,7 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from ablation import tracking
+from tests import zygote
 from tests.conftest import store_uri
 
 #: One BLAS thread per process: tiny cells on a shared machine otherwise fight over cores.
@@ -51,7 +52,7 @@ class Proc:
 
     def __init__(self, *args: str, cwd: Path, module: str = "ablation", env=None):
         self.args = args
-        self.popen = subprocess.Popen(
+        self.popen = zygote.Popen(
             [sys.executable, "-m", module, *args],
             cwd=cwd,
             env={**os.environ, **TEST_ENV, **(env or {})},

@@ -15,7 +15,6 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from mlflow.entities import ViewType
 from mlflow.tracking import MlflowClient
 
 from ablation import tracking
+from tests import zygote
 from tests.reliability.support import TEST_ENV
 
 
@@ -222,7 +222,7 @@ def outcomes(tmp_path_factory, data_cache):
         if case.setup:
             case.setup(folder)
         before = snapshot(uri)
-        result = subprocess.run(
+        result = zygote.run(
             [sys.executable, "-m", "ablation", *_full_args(case, folder)],
             cwd=folder,
             env=env,

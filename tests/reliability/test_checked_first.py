@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests import zygote
 from tests.conftest import REPO, store_uri
 from tests.reliability.support import TEST_ENV
 
@@ -117,7 +118,7 @@ def outcomes(tmp_path_factory, data_cache):
         if case.setup:
             case.setup(folder)
         before = sorted(p.name for p in folder.iterdir())
-        result = subprocess.run(
+        result = zygote.run(
             [sys.executable, "-m", "ablation", *_argv(case)],
             cwd=folder,
             env=env,

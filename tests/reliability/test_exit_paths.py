@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests import zygote
 from tests.reliability.store_checks import (
     assert_unchanged,
     integrity,
@@ -61,7 +62,7 @@ def study(tmp_path_factory):
 
 
 def _run(args, cwd, env=None, preexec_fn=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    return zygote.run(
         [sys.executable, "-m", "ablation", *args],
         cwd=cwd,
         env={**os.environ, **TEST_ENV, **(env or {})},

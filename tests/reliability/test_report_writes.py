@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import zygote
 from tests.conftest import cli
 from tests.reliability.support import TEST_ENV, runs
 
@@ -50,7 +51,7 @@ def _report(work: Path, out: Path | str, *extra: str, fsize: int | None = None):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
-    return subprocess.run(
+    return zygote.run(
         [sys.executable, "-m", "ablation.report", "--experiment", "ablation", "--out", str(out)]
         + list(extra),
         cwd=work,

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from ablation import tracking
+from tests import zygote
 from tests.reliability.support import TEST_ENV
 
 SWEEP = ["-m", "data=digits", "optim.iterations=5", "experiment_name=study"]
@@ -345,7 +346,7 @@ def outcomes(tmp_path_factory, data_cache, template):
         t0 = time.monotonic()
         cmd = [sys.executable, "-m", case.module, *args]
         try:
-            result = subprocess.run(
+            result = zygote.run(
                 cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300
             )
         except subprocess.TimeoutExpired as hung:  # a hang fails its own case, not the module

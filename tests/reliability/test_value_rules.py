@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +17,7 @@ from ablation import tracking
 from ablation.config.compose import to_config
 from ablation.config.rules import MAX_SEED, MIN_TRAIN_ROWS, RULES, Bound, check
 from ablation.config.schema import ConfigError, package_dir, register_configs
+from tests import zygote
 from tests.conftest import store_uri
 from tests.reliability.store_checks import assert_unchanged, seed_store
 from tests.reliability.support import TEST_ENV
@@ -138,7 +138,7 @@ def test_the_cli_refuses_them_with_exit_2_and_creates_no_run(tmp_path, data_cach
     def run_case(case):
         folder = tmp_path / case
         before = seed_store(study, folder)
-        result = subprocess.run(
+        result = zygote.run(
             [sys.executable, "-m", "ablation", *CLI_CASES[case]],
             cwd=folder,
             env=env,
