@@ -15,7 +15,8 @@ runs in a fresh interpreter, as before, when its environment differs from the zy
 anything besides ``ABLATION_*`` and ``MLFLOW_TRACKING_URI`` (read when used; start-up reads
 PYTHON*, BLAS threads, matplotlib's and the temp folder's variables), when it needs
 interpreter flags, a ``preexec_fn`` or another Python, and always when
-``ABLATION_TEST_FRESH=1`` is set for the suite.
+``ABLATION_TEST_FRESH=1`` is set for the suite. (``ps`` shows a forked command with the
+zygote's command line; ``sys.argv`` and ``sys.orig_argv`` are the command's.)
 
 :func:`run` and :class:`Popen` take the arguments of their :mod:`subprocess` namesakes that
 the suite uses, and fall back to them.
@@ -173,6 +174,7 @@ def _child(request: dict, fds: list[int], conn: socket.socket) -> None:
         sys.path[0] = os.getcwd()  # what `python -m` puts first
         importlib.invalidate_caches()
         sys.argv = [request["module"], *request["args"]]
+        sys.orig_argv = [sys.executable, "-m", *sys.argv]
         code = _run_as_main(request["module"])
     except BaseException:  # noqa: BLE001 - the child must never return into the zygote loop
         with contextlib.suppress(BaseException):
@@ -286,7 +288,9 @@ def _forkable(args, env, kwargs) -> tuple[str, list[str]] | None:
     return args[2], args[3:]
 
 
-def Popen(args, *, cwd=None, env=None, stdin=None, stdout=None, stderr=None, text=False, **kwargs):  # noqa: N802 - subprocess's name, for a drop-in
+def Popen(  # noqa: N802 - subprocess's name: a drop-in for it
+    args, *, cwd=None, env=None, stdin=None, stdout=None, stderr=None, text=False, **kwargs
+):
     """:class:`subprocess.Popen` for ``[sys.executable, "-m", module, ...]``: a fork of the
     zygote when it can be (see the module's docstring), else a fresh interpreter.
 
@@ -305,8 +309,15 @@ def Popen(args, *, cwd=None, env=None, stdin=None, stdout=None, stderr=None, tex
             text=text,
             **kwargs,
         )
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(_Zygote.path)
+    except OSError:  # the zygote is gone: this and later commands start fresh
+        _Zygote.failed, _Zygote.proc = True, None
+        conn.close()
+        return Popen(args, cwd=cwd, env=env, stdout=stdout, stderr=stderr, text=text, **kwargs)
     return Forked(
-        args, target, cwd, env, stdout, stderr, text, kwargs.get("start_new_session", False)
+        conn, args, target, cwd, env, stdout, stderr, text, kwargs.get("start_new_session", False)
     )
 
 
@@ -315,7 +326,7 @@ class Forked:
     the suite uses: ``pid``, ``stdout``, ``stderr``, ``returncode``, ``poll``, ``wait``,
     ``communicate``, ``send_signal``, ``terminate``, ``kill``. Its stdin is /dev/null."""
 
-    def __init__(self, args, target, cwd, env, stdout, stderr, text, new_session) -> None:
+    def __init__(self, conn, args, target, cwd, env, stdout, stderr, text, new_session) -> None:
         self.args = args
         self.returncode: int | None = None
         theirs = []
@@ -348,9 +359,8 @@ class Forked:
             "env": env,
             "new_session": bool(new_session),
         }
-        self._conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._conn = conn
         try:
-            self._conn.connect(_Zygote.path)
             payload = json.dumps(request).encode() + b"\n"
             socket.send_fds(self._conn, [payload], [null, out_fd, err_fd])
         finally:
