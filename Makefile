@@ -8,7 +8,9 @@ STAMP  := $(VENV)/.installed
 # The suite on TEST_WORKERS pytest-xdist workers, one per core (TEST_WORKERS=0: in turn).
 # Not one more: on 2 cores a third worker (to fill the ~80 s tests wait on servers and
 # timeouts) made the whole run slower on a fresh clone: 801 s against 775 s, and again with
-# one BLAS thread per process (tests/conftest.py), 806 s against 770-783 s (2026-12-06).
+# one BLAS thread per process (tests/conftest.py), 806 s against 770-783 s (2026-12-06), and
+# with the tests' commands forked from a warm interpreter (tests/zygote.py), 583 s against
+# 527 s (2026-12-07).
 # Groups of tests that must not overlap, and the longest first: tests/conftest.py.
 TEST_WORKERS ?= auto
 XDIST  := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
