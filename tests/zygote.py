@@ -32,6 +32,7 @@ import os
 import pkgutil
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -222,7 +223,7 @@ def _exit_code(value) -> int:
 
 
 class _Zygote:
-    """The worker's zygote, started at first use; ``None`` if it could not start."""
+    """The worker's zygote, started at first use (``get``: None if it could not start)."""
 
     lock = threading.Lock()
     proc: subprocess.Popen | None = None
@@ -251,6 +252,7 @@ class _Zygote:
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # a signal to the worker's group is not for it
         )
+        atexit.register(cls._stop)
         ready, _, _ = select.select([proc.stdout], [], [], 120)
         if not ready or proc.stdout.readline() != b"ready\n":
             proc.kill()
@@ -258,14 +260,15 @@ class _Zygote:
             cls.failed = True
             return
         cls.proc = proc
-        atexit.register(cls._stop)
 
     @classmethod
     def _stop(cls) -> None:
+        """At the worker's exit: the zygote ends when its stdin closes; its socket goes."""
         if cls.proc is not None:
             cls.proc.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 cls.proc.wait(timeout=10)
+        shutil.rmtree(os.path.dirname(cls.path), ignore_errors=True)
 
     @classmethod
     def takes(cls, env: dict[str, str]) -> bool:
